@@ -1,0 +1,187 @@
+"""The ``dupeguard`` command line.
+
+Bad input is one clear line on stderr and exit status 2; progress goes to stderr; results go to
+the files named (or stdout).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .core.errors import DupeguardError, InputError, ValidationError
+
+app = typer.Typer(
+    name="dupeguard",
+    help="Find, prevent and merge duplicate CRM records.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+_PROGRESS_ROWS = 50_000
+
+
+@app.callback()
+def _root() -> None:
+    """Find, prevent and merge duplicate CRM records."""
+
+
+class Format(StrEnum):
+    csv = "csv"
+    json = "json"
+    jsonl = "jsonl"
+
+
+class Engine(StrEnum):
+    local = "local"
+
+
+def _pairs_option(values: list[str] | None, option: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values or []:
+        column, sep, value = item.partition("=")
+        if not sep or not column.strip() or not value.strip():
+            raise ValidationError(f"{option} takes COLUMN=VALUE, got {item!r}")
+        out[column.strip()] = value.strip()
+    return out
+
+
+@app.command()
+def scan(
+    input: Annotated[Path, typer.Argument(help="CSV, Parquet or JSONL file to scan.")],
+    entity: Annotated[str, typer.Option(help="contact, lead, company or deal.")] = "contact",
+    threshold: Annotated[float, typer.Option(help="Minimum similarity (0–1).")] = 0.85,
+    limit: Annotated[int | None, typer.Option(help="At most N pairs (default: all).")] = None,
+    id_column: Annotated[str, typer.Option(help="Column holding record ids.")] = "id",
+    map_: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="COLUMN=FIELD: feed a column to a field ('ignore' to skip)."),
+    ] = None,
+    field: Annotated[
+        list[str] | None,
+        typer.Option("--field", help="COLUMN=TYPE: compare a column as a custom field of TYPE."),
+    ] = None,
+    fmt: Annotated[Format | None, typer.Option("--format", help="Output format.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Pairs output file (default: stdout).")] = None,
+    clusters: Annotated[Path | None, typer.Option(help="Clusters output file.")] = None,
+    region: Annotated[str, typer.Option(help="Default phone region (ISO code).")] = "US",
+    engine: Annotated[Engine, typer.Option(help="Matching engine.")] = Engine.local,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary.")] = False,
+) -> None:
+    """Find likely duplicate pairs and duplicate record sets in a file."""
+    from .engine.io import infer_format, read_table, write_table
+    from .engine.scan import scan as run_scan
+    from .engine.schema import fields_for
+
+    if not 0.0 <= threshold <= 1.0:
+        raise ValidationError(f"--threshold must be between 0 and 1, got {threshold}")
+    if limit is not None and limit < 1:
+        raise ValidationError(f"--limit must be at least 1, got {limit}")
+    maps = _pairs_option(map_, "--map")
+    types = _pairs_option(field, "--field")
+    started = time.perf_counter()
+    records = read_table(input, id_column=id_column)
+    specs = fields_for(records, entity=entity, id_column=id_column, maps=maps, types=types)
+    progress = _Progress(enabled=not quiet and records.height > _PROGRESS_ROWS)
+    with progress:
+        result = run_scan(
+            records,
+            specs,
+            entity=entity,
+            id_column=id_column,
+            threshold=threshold,
+            limit=limit,
+            default_region=region.upper(),
+            progress=progress.update,
+        )
+    pairs_format = infer_format(str(out) if out else None, fmt.value if fmt else None)
+    write_table(result.pairs, out, pairs_format)
+    if clusters is not None:
+        write_table(
+            result.clusters, clusters, infer_format(str(clusters), fmt.value if fmt else None)
+        )
+    if not quiet:
+        sets = result.clusters["cluster_id"].n_unique() if result.clusters.height else 0
+        typer.echo(
+            f"Scanned {result.records:,} records: {result.candidate_pairs:,} candidate pairs, "
+            f"{result.matched_pairs:,} duplicate pairs in {sets:,} sets "
+            f"({time.perf_counter() - started:.1f} s).",
+            err=True,
+        )
+
+
+class _Progress:
+    """A progress bar on stderr for large inputs; silent otherwise."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self._bar = None
+        self._task = None
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed:,}/{task.total:,} pairs"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self._bar.__enter__()
+            self._task = self._bar.add_task("comparing", total=None)
+        return self
+
+    def update(self, stage: str, done: int, total: int) -> None:
+        if self._bar is not None and self._task is not None:
+            self._bar.update(self._task, completed=done, total=total, description=stage)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+
+
+def main() -> None:
+    """Entry point: every known error is one line on stderr and exit status 2."""
+    try:
+        app(standalone_mode=False)
+    except DupeguardError as exc:
+        prefix = "" if isinstance(exc, InputError) else "error: "
+        print(f"dupeguard: {prefix}{exc.message}", file=sys.stderr)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        print("dupeguard: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.stderr.close()
+        sys.exit(0)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # usage errors, and anything unforeseen
+        if isinstance(exc, typer.TyperException) and hasattr(exc, "format_message"):
+            # a usage error (unknown option, bad value): click's message, on one line
+            print(f"dupeguard: error: {exc.format_message()}", file=sys.stderr)
+            sys.exit(int(getattr(exc, "exit_code", 2)))
+        if os.environ.get("DUPEGUARD_DEBUG"):
+            raise
+        print(
+            f"dupeguard: internal error: {type(exc).__name__}: {exc} "
+            "(set DUPEGUARD_DEBUG=1 for details, and please report it)",
+            file=sys.stderr,
+        )
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

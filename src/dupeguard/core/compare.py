@@ -1,0 +1,231 @@
+"""Comparisons: small declarative objects that turn a pair of values into a level.
+
+A comparison lists its ordered levels, strongest first. Level 0 is always *missing* (a value is
+absent on either side: missing is not a mismatch) and the last level is always *else* (the values
+disagree). Evaluation is vectorised over many pairs at once: values arrive as integer codes into a
+shared array of distinct values (:class:`PairColumn`), so equality is an integer comparison and a
+fuzzy score is computed once per distinct pair of values, not once per pair of records.
+
+Every similarity function has one signature, ``(a, b) -> float in [0, 1]`` (rapidfuzz style), so
+they are interchangeable; the batch form is :func:`pair_similarity`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import JaroWinkler, Levenshtein
+
+from .errors import ConfigError
+
+__all__ = [
+    "SIMILARITY",
+    "Comparison",
+    "Level",
+    "NumericColumn",
+    "PairColumn",
+    "factorize",
+    "pair_similarity",
+]
+
+Scorer = Callable[..., float]
+
+
+def _jaro_winkler(a: str, b: str, **kw: object) -> float:
+    return float(JaroWinkler.normalized_similarity(a, b))
+
+
+def _levenshtein(a: str, b: str, **kw: object) -> float:
+    return float(Levenshtein.normalized_similarity(a, b))
+
+
+def _token_set(a: str, b: str, **kw: object) -> float:
+    return float(fuzz.token_set_ratio(a, b)) / 100.0
+
+
+def _token_sort(a: str, b: str, **kw: object) -> float:
+    return float(fuzz.token_sort_ratio(a, b)) / 100.0
+
+
+#: The similarity functions a level may name; each maps two strings to [0, 1].
+SIMILARITY: Mapping[str, tuple[Scorer, Scorer, float]] = {
+    # name: (scalar function, rapidfuzz batch scorer, batch scale)
+    "jaro_winkler": (_jaro_winkler, JaroWinkler.normalized_similarity, 1.0),
+    "levenshtein": (_levenshtein, Levenshtein.normalized_similarity, 1.0),
+    "token_set": (_token_set, fuzz.token_set_ratio, 100.0),
+    "token_sort": (_token_sort, fuzz.token_sort_ratio, 100.0),
+}
+
+
+@dataclass(slots=True)
+class PairColumn:
+    """One string attribute of many pairs: codes into ``values`` for each side (-1 = null)."""
+
+    left: np.ndarray
+    right: np.ndarray
+    values: np.ndarray  # object array of distinct strings
+
+    @classmethod
+    def from_series(cls, left: pl.Series, right: pl.Series) -> PairColumn:
+        """Factorise two aligned string series into one shared dictionary (sorted values)."""
+        (codes_l, codes_r), values = factorize([left, right])
+        return cls(codes_l, codes_r, values)
+
+    @property
+    def missing(self) -> np.ndarray:
+        return (self.left < 0) | (self.right < 0)
+
+    def equal(self) -> np.ndarray:
+        return (self.left == self.right) & (self.left >= 0)
+
+    def take(self, rows: np.ndarray) -> PairColumn:
+        return PairColumn(self.left[rows], self.right[rows], self.values)
+
+    def left_values(self) -> np.ndarray:
+        return _lookup(self.values, self.left)
+
+    def right_values(self) -> np.ndarray:
+        return _lookup(self.values, self.right)
+
+
+@dataclass(slots=True)
+class NumericColumn:
+    """One numeric attribute (numbers, or dates as day numbers) of many pairs; NaN = null."""
+
+    left: np.ndarray
+    right: np.ndarray
+
+    @property
+    def missing(self) -> np.ndarray:
+        return np.isnan(self.left) | np.isnan(self.right)
+
+    def take(self, rows: np.ndarray) -> NumericColumn:
+        return NumericColumn(self.left[rows], self.right[rows])
+
+
+def factorize(series: Sequence[pl.Series]) -> tuple[list[np.ndarray], np.ndarray]:
+    """Codes (int32, -1 for null) of several string series into one sorted dictionary."""
+    both = pl.concat([s.cast(pl.String) for s in series])
+    codes = (both.rank("dense") - 1).fill_null(-1).cast(pl.Int32).to_numpy()
+    values = both.drop_nulls().unique().sort().to_numpy().astype(object)
+    out, start = [], 0
+    for s in series:
+        out.append(codes[start : start + len(s)])
+        start += len(s)
+    return out, values
+
+
+def _lookup(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    out = np.empty(len(codes), dtype=object)
+    ok = codes >= 0
+    out[ok] = values[codes[ok]]
+    return out
+
+
+def pair_similarity(column: PairColumn, rows: np.ndarray, method: str) -> np.ndarray:
+    """Similarity in [0, 1] for the given rows (both sides non-null), once per distinct pair."""
+    if method not in SIMILARITY:
+        raise ConfigError(f"unknown similarity {method!r}: choose one of {sorted(SIMILARITY)}")
+    out = np.zeros(len(rows), dtype=np.float64)
+    if len(rows) == 0:
+        return out
+    left = column.left[rows].astype(np.int64)
+    right = column.right[rows].astype(np.int64)
+    lo, hi = np.minimum(left, right), np.maximum(left, right)  # similarity is symmetric
+    keys = lo * (len(column.values) + 1) + hi
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    ul, ur = np.divmod(uniq, len(column.values) + 1)
+    _, batch, scale = SIMILARITY[method]
+    scores = process.cpdist(
+        column.values[ul].tolist(), column.values[ur].tolist(), scorer=batch, workers=-1
+    )
+    out[:] = np.asarray(scores, dtype=np.float64)[inverse] / scale
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Levels and comparisons
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    """One level of a comparison.
+
+    ``phrase`` feeds the one-sentence reason; ``fields`` says which fields agree at this level
+    (default: all of the comparison's fields); ``tf`` names the prepared column whose term
+    frequency adjusts this level's weight (agreeing on a rare value says more).
+    """
+
+    name: str
+    phrase: str = ""
+    fields: tuple[str, ...] | None = None
+    tf: str | None = None
+
+
+MISSING = Level("missing")
+ELSE = Level("else", "different")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A field comparison: ordered levels plus the vectorised rule that assigns them.
+
+    ``assign`` receives the pairs' columns (keyed by prepared column name) and returns, for each
+    declared agreement level in order, a boolean mask; the first true mask wins, no mask means
+    *else*, and a missing input means *missing*.
+    """
+
+    name: str
+    fields: tuple[str, ...]
+    columns: tuple[str, ...]
+    levels: tuple[Level, ...]
+    assign: Callable[[Mapping[str, PairColumn | NumericColumn]], Sequence[np.ndarray]]
+    missing_when: Callable[[Mapping[str, PairColumn | NumericColumn]], np.ndarray] | None = None
+    label: str = ""
+    detail: str | None = field(default=None)  # column whose values are quoted in the reason
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.fields or not self.columns:
+            raise ConfigError("a comparison needs a name, its fields and its columns")
+        names = [level.name for level in self.levels]
+        if len(set(names)) != len(names) or not names:
+            raise ConfigError(f"comparison {self.name!r}: level names must be unique and non-empty")
+        if self.levels[0] != MISSING or self.levels[-1] != ELSE:
+            raise ConfigError(f"comparison {self.name!r}: levels must run missing … else")
+        for level in self.levels:
+            if level.fields and not set(level.fields) <= set(self.fields):
+                raise ConfigError(
+                    f"comparison {self.name!r}: level {level.name!r} names unknown fields"
+                )
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+    def evaluate(self, columns: Mapping[str, PairColumn | NumericColumn]) -> np.ndarray:
+        """Level index (int8) of every pair."""
+        first = columns[self.columns[0]]
+        n = len(first.left)
+        out = np.full(n, self.n_levels - 1, dtype=np.int8)
+        masks = self.assign(columns)
+        if len(masks) != self.n_levels - 2:
+            raise ConfigError(f"comparison {self.name!r}: assign gave {len(masks)} masks")
+        decided = np.zeros(n, dtype=bool)
+        for index, mask in enumerate(masks, start=1):
+            hit = mask & ~decided
+            out[hit] = index
+            decided |= hit
+        missing = (
+            self.missing_when(columns)
+            if self.missing_when is not None
+            else np.logical_or.reduce([columns[c].missing for c in self.columns])
+        )
+        out[missing] = 0
+        return out
+
+    def level_fields(self, index: int) -> tuple[str, ...]:
+        return self.levels[index].fields or self.fields

@@ -1,0 +1,1 @@
+"""Packaged reference data for the normalisers (read with importlib.resources)."""

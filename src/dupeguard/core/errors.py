@@ -1,0 +1,46 @@
+"""One exception tree for the whole product.
+
+Domain code raises these; the CLI turns them into one clear line and exit status 2,
+and the API (later) maps them to the error envelope. Nothing here knows about HTTP.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ConfigError",
+    "DupeguardError",
+    "InputError",
+    "NotFoundError",
+    "ValidationError",
+]
+
+
+class DupeguardError(Exception):
+    """Base of every error dupeguard raises on purpose."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+
+class ValidationError(DupeguardError):
+    """A value or configuration is not acceptable."""
+
+    code = "validation_error"
+
+
+class ConfigError(ValidationError):
+    """A comparison, model or scan is configured wrongly (fails at construction)."""
+
+
+class InputError(ValidationError):
+    """An input file or stream cannot be used: missing, undecodable, empty, no ids…"""
+
+
+class NotFoundError(DupeguardError):
+    code = "not_found"
