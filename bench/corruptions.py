@@ -213,6 +213,8 @@ def acronym(core: str) -> str:
 
 def website_variant(domain: str, rng: random.Random, *, original: bool = False) -> str:
     """A URL for ``domain``: scheme, ``www.``, trailing slash and path all vary."""
+    forms: tuple[str, ...]
+    weights: tuple[float, ...]
     if original:
         forms = ("https://www.{d}", "www.{d}", "{d}", "http://www.{d}", "https://{d}")
         weights = (0.35, 0.25, 0.2, 0.1, 0.1)

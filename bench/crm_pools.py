@@ -468,9 +468,16 @@ class CityTable:
 def city_table() -> CityTable:
     """Build the city table (deterministic, independent of the user's seed)."""
     rng = np.random.default_rng(_POOL_SEED)
-    cities, states, fulls, weights = [], [], [], []
+    cities: list[str] = []
+    states: list[str] = []
+    fulls: list[str] = []
+    weights: list[float] = []
     zips: list[str] = []
-    zip_offset, zip_count, area_codes, area_offset, area_count = [], [], [], [], []
+    area_codes: list[int] = []
+    zip_offset: list[int] = []
+    zip_count: list[int] = []
+    area_offset: list[int] = []
+    area_count: list[int] = []
     used_zips: set[str] = set()
     for state, (full, pop, (z_lo, z_hi), codes) in STATES.items():
         names = CITIES_BY_STATE[state]

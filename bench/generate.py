@@ -20,7 +20,7 @@ How the data is built
   initials, case/whitespace, phone formats and digit typos, e-mail variants such as
   ``+tags``/Gmail dots/googlemail, a work instead of a personal e-mail, legal-suffix
   changes, acronyms, street abbreviations, blanked fields, zip typos). A duplicate never
-  has a corrupted name *and* neither e-mail nor phone.
+  has a corrupted name *and* neither e-mail nor phone (companies: website nor phone).
 * About 7 % of entities belong to look-alike groups of distinct entities (hard
   negatives). Contacts: same common full name in different places; household members
   (same surname, address and landline, different first name and e-mail); colleagues
@@ -405,10 +405,7 @@ def _apply_contact_lookalikes(e: ContactEntities, rng: np.random.Generator,
     e.phone[g.members] = e.phone[g.member_leader]
     for m, lead in zip(g.members, g.member_leader, strict=True):
         e.street[m] = e.street[lead]
-    clash = e.first[g.members] == e.first[g.member_leader]
-    while clash.any():
-        e.first[g.members[clash]] = _weighted(rng, pools.first_name_weights(), int(clash.sum()))
-        clash = e.first[g.members] == e.first[g.member_leader]
+    _distinct_first_names(e.first, g, rng)
 
     g = groups["colleague"]
     no_company = g.leaders[e.company[g.leaders] < 0]
@@ -422,9 +419,23 @@ def _apply_contact_lookalikes(e: ContactEntities, rng: np.random.Generator,
     e.phone[staff] = [p[:6] + f"{x:04d}" for p, x in
                       zip(companies.phone[comp], rng.integers(0, 10000, staff.size),
                           strict=True)]
+    _distinct_first_names(e.first, g, rng)
     force_work = np.zeros(n_ent, dtype=bool)
     force_work[staff] = True
     return force_work
+
+
+def _distinct_first_names(first: np.ndarray, g: LookalikeGroups,
+                          rng: np.random.Generator) -> None:
+    """Redraw first names so that no two members of a group share one (no two "Mary
+    Perez" in one household: they would be indistinguishable, not a hard negative)."""
+    used: dict[int, set[int]] = {int(lead): {int(first[lead])} for lead in g.leaders}
+    weights = pools.first_name_weights()
+    for member, leader in zip(g.members.tolist(), g.member_leader.tolist(), strict=True):
+        taken = used[leader]
+        while int(first[member]) in taken:
+            first[member] = rng.choice(weights.size, p=weights)
+        taken.add(int(first[member]))
 
 
 def _local_part(f: str, lname: str, pattern: int, number: int) -> str:

@@ -95,9 +95,10 @@ def cluster_pairs(clusters: pl.DataFrame, max_cluster_size: int = 1000) -> pl.Da
     sizes = _cluster_sizes(clusters)
     too_big = sizes.filter(pl.col("len") > max_cluster_size)
     if too_big.height:
+        largest = too_big.select(pl.col("len").max()).item()
         warnings.warn(
             f"{too_big.height} cluster(s) exceed {max_cluster_size} members (largest "
-            f"{too_big['len'].max():,}); their pairs are skipped",
+            f"{largest:,}); their pairs are skipped",
             RuntimeWarning, stacklevel=2)
     keep = sizes.filter((pl.col("len") > 1) & (pl.col("len") <= max_cluster_size))
     members = (clusters.lazy()

@@ -42,6 +42,7 @@ import polars as pl
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+from splink.blocking_rule_library import CustomRule
 from splink.internals.blocking_rule_creator import BlockingRuleCreator
 
 try:
@@ -157,7 +158,7 @@ def contact_settings() -> SettingsCreator:
             block_on("first_name", "last_name"),
             block_on("last_name", "zip"),
             block_on("first_name", "zip"),
-            "l.first_name = r.last_name and l.last_name = r.first_name",
+            CustomRule("l.first_name = r.last_name and l.last_name = r.first_name"),
             block_on("street", "zip"),
         ],
         retain_intermediate_calculation_columns=False,

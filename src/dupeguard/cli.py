@@ -140,7 +140,7 @@ class _Progress:
                 transient=True,
             )
             self._bar.__enter__()
-            self._task = self._bar.add_task("comparing", total=None)
+            self._task = self._bar.add_task("reading", total=0)
         return self
 
     def update(self, stage: str, done: int, total: int) -> None:

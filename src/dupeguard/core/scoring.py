@@ -102,8 +102,7 @@ class Model:
         """Each comparison's level probabilities over all distinct classes together."""
         pi = self.weights_by_class[1:] / self.weights_by_class[1:].sum()
         return [
-            sum(pi[k] * self.u[k][j] for k in range(len(self.u)))
-            for j in range(len(self.names))
+            sum(pi[k] * self.u[k][j] for k in range(len(self.u))) for j in range(len(self.names))
         ]
 
     def level_weights(self) -> list[np.ndarray]:
@@ -212,16 +211,16 @@ def estimate(
         raise ConfigError("counts must give one count per pattern")
     if not 0 <= identity < len(n_levels):
         raise ConfigError("identity must index a comparison")
-    k_distinct = max(1, distinct_classes if counts.sum() >= _MIN_PAIRS_FOR_CLASSES else 1)
-    priors = [prior_probabilities(n) for n in n_levels]
+    k_distinct = max(1, distinct_classes)
+    class_priors = _class_priors(n_levels, identity, k_distinct)
     pats = patterns.astype(np.int64)
     fixed = np.full(len(pats), -1) if fixed is None else np.asarray(fixed)
     total = float(counts.sum())
-    resp = _initial_split(pats, n_levels, identity, k_distinct)
-    iterations, converged = 0, False
-    m = [p[0].copy() for p in priors]
-    u = [[p[1].copy() for p in priors] for _ in range(k_distinct)]
+    m = [a.copy() for a in class_priors[0]]
+    u = [[a.copy() for a in cls] for cls in class_priors[1:]]
     pi = np.full(k_distinct + 1, 1.0 / (k_distinct + 1))
+    resp = _responsibilities(pats, m, u, pi)
+    iterations, converged = 0, False
     for iterations in range(1, max_iter + 1):  # noqa: B007
         resp = np.where(fixed[:, None] == 1, np.eye(k_distinct + 1)[0], resp)
         if (fixed == 0).any():
@@ -231,9 +230,9 @@ def estimate(
             resp = np.where(fixed[:, None] == 0, distinct_only, resp)
         weighted = resp * counts[:, None]
         new_pi = (weighted.sum(axis=0) + 1.0) / (total + k_distinct + 1)
-        new_m = _m_step(pats, weighted[:, 0], n_levels, [p[0] for p in priors])
+        new_m = _m_step(pats, weighted[:, 0], n_levels, class_priors[0])
         new_u = [
-            _m_step(pats, weighted[:, k + 1], n_levels, [p[1] for p in priors])
+            _m_step(pats, weighted[:, k + 1], n_levels, class_priors[k + 1])
             for k in range(k_distinct)
         ]
         delta = max(
@@ -253,9 +252,6 @@ def estimate(
     model = Model(tuple(names), tuple(n_levels), m, u, pi, {}, iterations, converged)
     posterior = np.where(fixed >= 0, fixed, resp[:, 0]) if len(pats) else np.zeros(0)
     return model, posterior
-
-
-_MIN_PAIRS_FOR_CLASSES = 200  # below this, one distinct class (fewer parameters to estimate)
 
 
 def _m_step(
@@ -284,22 +280,54 @@ def _responsibilities(
     return resp / resp.sum(axis=1, keepdims=True)
 
 
-def _initial_split(
-    pats: np.ndarray, n_levels: Sequence[int], identity: int, k_distinct: int
-) -> np.ndarray:
-    """Soft starting classes from which comparisons agree (see :func:`estimate`)."""
-    n_levels_arr = np.asarray(n_levels)
-    present = pats > 0
-    agree = present & (pats < n_levels_arr - 1)  # any agreement level
-    strong = present & (pats < np.maximum(n_levels_arr - 2, 2))  # not the weakest agreement
-    id_agree = strong[:, identity]
-    others = np.delete(agree, identity, axis=1).sum(axis=1)
-    others_present = np.delete(present, identity, axis=1).sum(axis=1)
-    start = np.full(len(pats), k_distinct, dtype=np.int64)  # "the rest"
-    if k_distinct >= 3:
-        start[id_agree & (others == 0)] = 1  # namesakes
-        start[~id_agree & (others >= 1)] = 2  # households, colleagues
-    start[id_agree & ((others >= 1) | (others_present == 0))] = 0  # duplicates
-    resp = np.full((len(pats), k_distinct + 1), 0.15 / max(k_distinct, 1))
-    resp[np.arange(len(pats)), start] = 0.85
-    return resp / resp.sum(axis=1, keepdims=True)
+def _class_priors(
+    n_levels: Sequence[int], identity: int, k_distinct: int
+) -> list[list[np.ndarray]]:
+    """Prior level probabilities of every class (duplicates first), per comparison.
+
+    They start EM and act as Dirichlet priors (worth ``_PRIOR_STRENGTH`` pairs), so a tiny file
+    still gets sensible answers. Duplicates agree on the identity comparison (not just on its
+    weakest level, such as "same last name only") and mostly agree elsewhere. Namesakes agree on
+    the identity only; households and colleagues agree on everything but the identity; the
+    rest agree on little.
+    """
+    agree = [_profile(n, agree=True) for n in n_levels]
+    disagree = [_profile(n, agree=False) for n in n_levels]
+    identity_dup = _identity_profile(n_levels[identity], strong=True)
+    identity_weak = _identity_profile(n_levels[identity], strong=False)
+
+    def with_identity(base: list[np.ndarray], ident: np.ndarray) -> list[np.ndarray]:
+        out = [a.copy() for a in base]
+        out[identity] = ident
+        return out
+
+    duplicate = with_identity(agree, identity_dup)
+    namesakes = with_identity(disagree, agree[identity])
+    households = with_identity(agree, identity_weak)
+    rest = with_identity(disagree, disagree[identity])
+    distinct = [namesakes, households, rest] if k_distinct >= 3 else [rest]
+    while len(distinct) < k_distinct:
+        distinct.append(rest)
+    return [duplicate, *distinct[:k_distinct]]
+
+
+def _profile(n_levels: int, *, agree: bool) -> np.ndarray:
+    m, u = prior_probabilities(n_levels)
+    return m if agree else u
+
+
+def _identity_profile(n_levels: int, *, strong: bool) -> np.ndarray:
+    """The identity comparison: strong agreement, or only its weakest agreement level / else."""
+    k = n_levels - 2
+    out = np.zeros(n_levels)
+    if k == 1:
+        out[1:] = [0.95, 0.05] if strong else [0.1, 0.9]
+        return out
+    decay = np.array([0.6**j for j in range(k - 1)])
+    if strong:
+        out[1:k] = 0.95 * decay / decay.sum()
+        out[k], out[k + 1] = 0.03, 0.02
+    else:
+        out[1:k] = 0.05 * decay / decay.sum()
+        out[k], out[k + 1] = 0.5, 0.45
+    return out
