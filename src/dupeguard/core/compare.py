@@ -108,10 +108,15 @@ class NumericColumn:
 
 
 def factorize(series: Sequence[pl.Series]) -> tuple[list[np.ndarray], np.ndarray]:
-    """Codes (int32, -1 for null) of several string series into one sorted dictionary."""
+    """Codes (int32, -1 for null) of several string series into one shared dictionary.
+
+    The dictionary lists the distinct values in order of first appearance (hash-based, so
+    factorising a million strings takes tens of milliseconds).
+    """
     both = pl.concat([s.cast(pl.String) for s in series])
-    codes = (both.rank("dense") - 1).fill_null(-1).cast(pl.Int32).to_numpy()
-    values = both.drop_nulls().unique().sort().to_numpy().astype(object)
+    distinct = both.drop_nulls().unique(maintain_order=True)
+    codes = both.cast(pl.Enum(distinct)).to_physical().cast(pl.Int32).fill_null(-1).to_numpy()
+    values = distinct.to_numpy().astype(object)
     out, start = [], 0
     for s in series:
         out.append(codes[start : start + len(s)])
@@ -126,24 +131,39 @@ def _lookup(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return out
 
 
-def pair_similarity(column: PairColumn, rows: np.ndarray, method: str) -> np.ndarray:
-    """Similarity in [0, 1] for the given rows (both sides non-null), once per distinct pair."""
+def pair_similarity(
+    column: PairColumn, rows: np.ndarray, method: str, *, cutoff: float | None = None
+) -> np.ndarray:
+    """Similarity in [0, 1] for the given rows (both sides non-null).
+
+    Scores below ``cutoff`` may be returned as 0 (rapidfuzz can then stop early). When values
+    repeat a lot (cities, companies), each distinct pair of values is scored once.
+    """
     if method not in SIMILARITY:
         raise ConfigError(f"unknown similarity {method!r}: choose one of {sorted(SIMILARITY)}")
     out = np.zeros(len(rows), dtype=np.float64)
     if len(rows) == 0:
         return out
-    left = column.left[rows].astype(np.int64)
-    right = column.right[rows].astype(np.int64)
-    lo, hi = np.minimum(left, right), np.maximum(left, right)  # similarity is symmetric
-    keys = lo * (len(column.values) + 1) + hi
-    uniq, inverse = np.unique(keys, return_inverse=True)
-    ul, ur = np.divmod(uniq, len(column.values) + 1)
     _, batch, scale = SIMILARITY[method]
+    kwargs = {} if cutoff is None else {"score_cutoff": cutoff * scale}
+    left, right = column.left[rows], column.right[rows]
+    if len(column.values) * 8 < len(rows):
+        width = len(column.values) + 1
+        keys = np.minimum(left, right).astype(np.int64) * width + np.maximum(left, right)
+        inverse = pl.Series(keys).rank("dense").to_numpy().astype(np.int64) - 1
+        _, first = np.unique(inverse, return_index=True)
+        left, right = left[first], right[first]
+    else:
+        inverse = None
     scores = process.cpdist(
-        column.values[ul].tolist(), column.values[ur].tolist(), scorer=batch, workers=-1
+        column.values[left].tolist(),
+        column.values[right].tolist(),
+        scorer=batch,
+        workers=-1,
+        **kwargs,
     )
-    out[:] = np.asarray(scores, dtype=np.float64)[inverse] / scale
+    values = np.asarray(scores, dtype=np.float64) / scale
+    out[:] = values if inverse is None else values[inverse]
     return out
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
+import polars as pl
 
 from .compare import (
     ELSE,
@@ -44,6 +45,29 @@ def _threshold(value: float, what: str) -> float:
     return value
 
 
+def _shape_of(column: PairColumn) -> tuple[np.ndarray, np.ndarray]:
+    """Length and first character (as a 64-bit hash) of every dictionary value."""
+    values = pl.Series(column.values.tolist(), dtype=pl.String)
+    lengths = values.str.len_chars().fill_null(0).to_numpy().astype(np.int64)
+    firsts = values.str.slice(0, 1).hash(seed=0).to_numpy()
+    return lengths, firsts
+
+
+def _plausible(column: PairColumn, rows: np.ndarray, max_len_diff: int) -> np.ndarray:
+    """Cheap filter before a fuzzy score: same first character and similar length.
+
+    A typo rarely hits the first character, and a fuzzy level needs similar lengths; this
+    skips scoring the many candidate pairs whose values are plainly different.
+    """
+    if len(rows) == 0 or len(column.values) == 0:
+        return np.zeros(len(rows), dtype=bool)
+    lengths, firsts = _shape_of(column)
+    left, right = column.left[rows], column.right[rows]
+    return (firsts[left] == firsts[right]) & (
+        np.abs(lengths[left] - lengths[right]) <= max_len_diff
+    )
+
+
 class _Lazy:
     """Builds level masks in order, computing each only where no earlier level matched."""
 
@@ -68,8 +92,10 @@ class _Lazy:
         self.add(mask)
 
 
-def _sim(column: PairColumn, rows: np.ndarray, method: str) -> np.ndarray:
-    return pair_similarity(column, rows, method)
+def _sim(
+    column: PairColumn, rows: np.ndarray, method: str, cutoff: float | None = None
+) -> np.ndarray:
+    return pair_similarity(column, rows, method, cutoff=cutoff)
 
 
 def _as_str(columns: Columns, name: str) -> PairColumn:
@@ -122,13 +148,16 @@ def person_name_comparison(
             nick[rows] = _known_pairs(f, rows, nickname_pairs())
         lazy.add(nick)
         rows = lazy.open_rows(f, s)
-        both = (_sim(f, rows, "jaro_winkler") >= fuzzy) & (_sim(s, rows, "jaro_winkler") >= fuzzy)
-        lazy.add_scored(rows, both, n)
+        last_sim = np.ones(len(rows))
+        differs = np.flatnonzero(s.left[rows] != s.right[rows])
+        last_sim[differs] = _sim(s, rows[differs], "jaro_winkler", weak)
+        first_sim = np.zeros(len(rows))
+        near = np.flatnonzero(last_sim >= weak)
+        first_sim[near] = _sim(f, rows[near], "jaro_winkler", weak)
+        lazy.add_scored(rows, (first_sim >= fuzzy) & (last_sim >= fuzzy), n)
         initial = _initial_match(f) | (f.missing & ~((f.left < 0) & (f.right < 0)))
         lazy.add(last_equal & initial)
-        rows = lazy.open_rows(f, s)
-        close = (_sim(f, rows, "jaro_winkler") >= weak) & (_sim(s, rows, "jaro_winkler") >= weak)
-        lazy.add_scored(rows, close, n)
+        lazy.add_scored(rows, (first_sim >= weak) & (last_sim >= weak), n)
         lazy.add(last_equal)
         return lazy.masks
 
@@ -178,6 +207,14 @@ def _few_edits(
     return ok
 
 
+def _phone_digits(column: PairColumn) -> tuple[np.ndarray, np.ndarray]:
+    """Every dictionary value's digits as an integer (-1 if none or too long) and their count."""
+    digits = pl.Series(column.values.tolist(), dtype=pl.String).str.replace_all(r"\D", "")
+    lengths = digits.str.len_chars().fill_null(0).to_numpy().astype(np.int64)
+    numbers = digits.str.slice(0, 18).cast(pl.Int64, strict=False).fill_null(-1).to_numpy()
+    return numbers, lengths
+
+
 def _known_pairs(
     column: PairColumn, rows: np.ndarray, known: frozenset[tuple[str, str]]
 ) -> np.ndarray:
@@ -207,8 +244,7 @@ def _initial_match(column: PairColumn) -> np.ndarray:
     ok = ~column.missing
     if not ok.any() or len(column.values) == 0:
         return out
-    lengths = np.fromiter((len(v) for v in column.values), dtype=np.int32, count=len(column.values))
-    firsts = np.array([v[:1] for v in column.values], dtype=object)
+    lengths, firsts = _shape_of(column)
     rows = np.flatnonzero(ok)
     left, right = column.left[rows], column.right[rows]
     one_initial = (lengths[left] == 1) | (lengths[right] == 1)
@@ -235,7 +271,8 @@ def email_comparison(
         lazy = _Lazy(n)
         lazy.add(e.equal())
         rows = lazy.open_rows(e)
-        lazy.add_scored(rows, _sim(e, rows, "jaro_winkler") >= fuzzy, n)
+        rows = rows[_plausible(e, rows, max_len_diff=2)]
+        lazy.add_scored(rows, _sim(e, rows, "jaro_winkler", fuzzy) >= fuzzy, n)
         local_equal = loc.equal()
         lengths = np.fromiter((len(v) for v in loc.values), dtype=np.int32, count=len(loc.values))
         long_enough = np.zeros(n, dtype=bool)
@@ -269,14 +306,23 @@ def phone_comparison(*, column: str = "phone", field: str = "phone") -> Comparis
         lazy = _Lazy(n)
         lazy.add(p.equal())
         rows = lazy.open_rows(p)
-        if len(rows):
-            tails = np.array([v[-7:] for v in p.values], dtype=object)
-            same_tail = tails[p.left[rows]] == tails[p.right[rows]]
-            lazy.add_scored(rows, same_tail, n)
-        else:
-            lazy.add(np.zeros(n, dtype=bool))
+        digits, lengths = _phone_digits(p)
+        a, b = digits[p.left[rows]], digits[p.right[rows]]
+        lazy.add_scored(rows, (a % 10**7 == b % 10**7) & (a >= 0), n)
         rows = lazy.open_rows(p)
-        lazy.add_scored(rows, _few_edits(p, rows, max_edits=2, same_length=True), n)
+        a, b = digits[p.left[rows]], digits[p.right[rows]]
+        same_length = lengths[p.left[rows]] == lengths[p.right[rows]]
+        # one mistyped digit, or two swapped, leaves one half of the number intact
+        half = (a // 10**6 == b // 10**6) | (a % 10**6 == b % 10**6)
+        near = np.flatnonzero(same_length & half & (a >= 0) & (b >= 0))
+        differ = np.zeros(len(near), dtype=np.int64)
+        x, y = a[near], b[near]
+        for _ in range(16):
+            differ += (x % 10) != (y % 10)
+            x, y = x // 10, y // 10
+        ok = np.zeros(len(rows), dtype=bool)
+        ok[near] = differ <= 2
+        lazy.add_scored(rows, ok, n)
         return lazy.masks
 
     return Comparison(
@@ -317,10 +363,11 @@ def company_comparison(
         lazy.add(c.equal())
         lazy.add(_cross_equal(c, a))
         rows = lazy.open_rows(c)
-        high = np.maximum(_sim(c, rows, "jaro_winkler"), _sim(c, rows, "token_set"))
-        lazy.add_scored(rows, high >= fuzzy, n)
-        rows = lazy.open_rows(c)
-        lazy.add_scored(rows, _sim(c, rows, "jaro_winkler") >= weak, n)
+        rows = rows[_plausible(c, rows, max_len_diff=1_000)]
+        jaro = _sim(c, rows, "jaro_winkler", weak)
+        high = (jaro >= fuzzy) | (_sim(c, rows, "token_set", fuzzy) >= fuzzy)
+        lazy.add_scored(rows, high, n)
+        lazy.add_scored(rows, jaro >= weak, n)
         return lazy.masks
 
     return Comparison(
@@ -427,7 +474,9 @@ def text_comparison(
         lazy = _Lazy(n)
         lazy.add(c.equal())
         rows = lazy.open_rows(c)
-        score = _sim(c, rows, method)
+        if method == "jaro_winkler":  # prefix-sensitive: different first letters score low
+            rows = rows[_plausible(c, rows, max_len_diff=1_000)]
+        score = _sim(c, rows, method, weak)
         lazy.add_scored(rows, score >= fuzzy, n)
         lazy.add_scored(rows, score >= weak, n)
         return lazy.masks

@@ -191,7 +191,6 @@ def _people(b: _Builder) -> None:
     )
     b.block("name", ("name_key",), ("zip_key", "email_key"))
     b.block("surname_sound_locality", ("last_sound", "locality_key"), ("full",))
-    b.block("first_name_locality", ("first", "locality_key"), ("last",))
 
 
 def _contact_points(b: _Builder) -> None:

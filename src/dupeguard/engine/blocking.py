@@ -17,11 +17,15 @@ from ..core.plan import BlockingRule
 
 __all__ = ["DEFAULT_WINDOW", "block_keys", "candidate_pairs", "windowed_pairs"]
 
-DEFAULT_WINDOW = 12
+DEFAULT_WINDOW = 4
 
 
 def block_keys(prepared: pl.DataFrame, rule: BlockingRule) -> pl.DataFrame:
-    """``row, key, sort`` for every record with all of the rule's key columns present."""
+    """``row, key, sort`` for every record with all of the rule's key columns present.
+
+    ``key`` is a 64-bit hash of the key values: two different keys sharing a hash would only
+    merge two blocks (a few extra candidates, each still compared on its merits).
+    """
     key = pl.concat_str([pl.col(c) for c in rule.columns], separator="\x1f")
     if rule.sort:
         sort = pl.concat_str([pl.col(c).fill_null("\uffff") for c in rule.sort], separator="\x1f")
@@ -35,18 +39,21 @@ def block_keys(prepared: pl.DataFrame, rule: BlockingRule) -> pl.DataFrame:
             sort.alias("sort"),
         )
         .filter(pl.col("key").is_not_null())
+        .with_columns(pl.col("key").hash(seed=0))
+        .sort(["key", "sort", "row"])
         .collect()
     )
 
 
 def windowed_pairs(keys: pl.DataFrame, window: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs of rows within ``window`` places of each other inside the same block."""
+    """Pairs of rows within ``window`` places of each other inside the same block.
+
+    ``keys`` is sorted by key, then sort value (as :func:`block_keys` returns it).
+    """
     if keys.height < 2:
         return np.zeros(0, np.uint32), np.zeros(0, np.uint32)
-    ordered = keys.sort(["key", "sort", "row"])
-    rows = ordered["row"].to_numpy()
-    key = ordered["key"]
-    block = (key != key.shift(1)).fill_null(True).cum_sum().to_numpy()
+    rows = keys["row"].to_numpy()
+    block = keys["key"].to_numpy()
     lefts, rights = [], []
     for k in range(1, window + 1):
         same = block[:-k] == block[k:]
@@ -72,6 +79,6 @@ def candidate_pairs(
         keys.append(lo * n + hi)
     if not keys:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    uniq = np.unique(np.concatenate(keys))
+    uniq = pl.Series(np.concatenate(keys)).unique().sort().to_numpy()
     left, right = np.divmod(uniq, n)
     return left, right
