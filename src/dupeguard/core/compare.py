@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -145,7 +146,7 @@ def pair_similarity(
     if len(rows) == 0:
         return out
     _, batch, scale = SIMILARITY[method]
-    kwargs = {} if cutoff is None else {"score_cutoff": cutoff * scale}
+    kwargs: dict[str, Any] = {} if cutoff is None else {"score_cutoff": cutoff * scale}
     left, right = column.left[rows], column.right[rows]
     if len(column.values) * 8 < len(rows):
         width = len(column.values) + 1
@@ -207,6 +208,7 @@ class Comparison:
     missing_when: Callable[[Mapping[str, PairColumn | NumericColumn]], np.ndarray] | None = None
     label: str = ""
     detail: str | None = field(default=None)  # column whose values are quoted in the reason
+    personal: bool = False  # one person's own (e-mail, birth date, identifier), never shared
 
     def __post_init__(self) -> None:
         if not self.name or not self.fields or not self.columns:

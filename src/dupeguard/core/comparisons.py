@@ -295,6 +295,7 @@ def email_comparison(
         assign=assign,
         missing_when=lambda columns: _as_str(columns, column).missing,
         label="email address",
+        personal=True,
         detail=field,
     )
 
@@ -534,6 +535,7 @@ def identifier_comparison(*, column: str, field: str, label: str) -> Comparison:
         ),
         assign=assign,
         label=label,
+        personal=True,
     )
 
 

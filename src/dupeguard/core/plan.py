@@ -8,7 +8,7 @@ evaluate the same comparisons and generate candidates with the same blocking rul
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import comparisons as lib
 from .compare import Comparison
@@ -285,9 +285,12 @@ def _generic(b: _Builder, fields: Sequence[FieldSpec]) -> None:
         elif spec.kind is Kind.DATE:
             text = b.derive(col, "date_text", spec.name)
             days = b.derive(f"{col}__days", "date_days", text)
-            b.comparisons.append(
-                lib.date_comparison(column=days, field=spec.name, label=label, text_column=text)
+            comparison = lib.date_comparison(
+                column=days, field=spec.name, label=label, text_column=text
             )
+            if spec.name == "date_of_birth":
+                comparison = replace(comparison, personal=True)
+            b.comparisons.append(comparison)
             if spec.name == "date_of_birth":
                 b.block(spec.name, (text,), ("full",))
         elif spec.kind is Kind.NUMBER:

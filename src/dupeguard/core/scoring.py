@@ -191,19 +191,31 @@ def estimate(
     counts: np.ndarray,
     *,
     identity: int = 0,
-    distinct_classes: int = 3,
+    random_levels: Sequence[np.ndarray] | None = None,
+    personal: Sequence[bool] | None = None,
+    distinct_classes: int = 4,
     fixed: np.ndarray | None = None,
     max_iter: int = 300,
     tol: float = 1e-7,
 ) -> tuple[Model, np.ndarray]:
     """Estimate the mixture by EM over level patterns and their counts.
 
-    The classes start from a deterministic split of the patterns: *duplicate* where the identity
-    comparison (a person's name, a company's name) agrees and something else agrees too;
-    *distinct* classes where only the identity agrees (namesakes), where everything but the
-    identity agrees (households, colleagues), and the rest. ``fixed`` (one per pattern:
-    1 duplicate, 0 distinct, -1 unknown) pins reviewed pairs. Returns the model and each
-    pattern's posterior duplicate probability (before term-frequency adjustment).
+    Classes: *duplicates* (free), and distinct records of three kinds, each anchored to the
+    level distribution of random record pairs (``random_levels``, per comparison) where it
+    must look random, so that no distinct class can absorb true duplicates:
+
+    - namesakes: the identity comparison (a person's or company's name) is free, the rest
+      look random;
+    - households and colleagues, and neighbours: the identity does not agree strongly (its
+      strong levels are as rare as between random records) and nor do ``personal``
+      comparisons (what one person does not share: an e-mail address, a date of birth, an
+      identifier); what people share (address, phone, company) is free — two classes, one
+      starting from "the shared fields agree", one from "little agrees" (the same postal code);
+    - the rest: everything looks random.
+
+    ``fixed`` (one per pattern: 1 duplicate, 0 distinct, -1 unknown) pins reviewed pairs.
+    Returns the model and each pattern's posterior duplicate probability (before
+    term-frequency adjustment).
     """
     if patterns.ndim != 2 or patterns.shape[1] != len(n_levels) or len(names) != len(n_levels):
         raise ConfigError("patterns must be (patterns × comparisons) and match the comparisons")
@@ -211,66 +223,160 @@ def estimate(
         raise ConfigError("counts must give one count per pattern")
     if not 0 <= identity < len(n_levels):
         raise ConfigError("identity must index a comparison")
-    k_distinct = max(1, distinct_classes)
-    class_priors = _class_priors(n_levels, identity, k_distinct)
+    if random_levels is not None and len(random_levels) != len(n_levels):
+        raise ConfigError("random_levels needs one array per comparison")
+    personal = list(personal) if personal is not None else [False] * len(n_levels)
+    if len(personal) != len(n_levels):
+        raise ConfigError("personal needs one flag per comparison")
+    classes = _classes(n_levels, identity, random_levels, personal, max(1, distinct_classes))
     pats = patterns.astype(np.int64)
     fixed = np.full(len(pats), -1) if fixed is None else np.asarray(fixed)
     total = float(counts.sum())
-    m = [a.copy() for a in class_priors[0]]
-    u = [[a.copy() for a in cls] for cls in class_priors[1:]]
-    pi = np.full(k_distinct + 1, 1.0 / (k_distinct + 1))
-    resp = _responsibilities(pats, m, u, pi)
+    params = [[a.copy() for a in c.start] for c in classes]
+    pi = np.full(len(classes), 1.0 / len(classes))
+    resp = _responsibilities(pats, params, pi)
     iterations, converged = 0, False
     for iterations in range(1, max_iter + 1):  # noqa: B007
-        resp = np.where(fixed[:, None] == 1, np.eye(k_distinct + 1)[0], resp)
-        if (fixed == 0).any():
-            distinct_only = resp.copy()
-            distinct_only[:, 0] = 0.0
-            distinct_only /= np.maximum(distinct_only.sum(axis=1, keepdims=True), 1e-300)
-            resp = np.where(fixed[:, None] == 0, distinct_only, resp)
+        resp = _pin(resp, fixed)
         weighted = resp * counts[:, None]
-        new_pi = (weighted.sum(axis=0) + 1.0) / (total + k_distinct + 1)
-        new_m = _m_step(pats, weighted[:, 0], n_levels, class_priors[0])
-        new_u = [
-            _m_step(pats, weighted[:, k + 1], n_levels, class_priors[k + 1])
-            for k in range(k_distinct)
-        ]
+        new_pi = (weighted.sum(axis=0) + 1.0) / (total + len(classes))
+        new_params = [_m_step(pats, weighted[:, c], n_levels, cls) for c, cls in enumerate(classes)]
         delta = max(
             float(np.abs(new_pi - pi).max()),
-            *(float(np.abs(a - b).max()) for a, b in zip(new_m, m, strict=True)),
             *(
                 float(np.abs(a - b).max())
-                for cls_new, cls_old in zip(new_u, u, strict=True)
-                for a, b in zip(cls_new, cls_old, strict=True)
+                for new, old in zip(new_params, params, strict=True)
+                for a, b in zip(new, old, strict=True)
             ),
         )
-        m, u, pi = new_m, new_u, new_pi
-        resp = _responsibilities(pats, m, u, pi)
+        params, pi = new_params, new_pi
+        resp = _responsibilities(pats, params, pi)
         if delta < tol:
             converged = True
             break
-    model = Model(tuple(names), tuple(n_levels), m, u, pi, {}, iterations, converged)
-    posterior = np.where(fixed >= 0, fixed, resp[:, 0]) if len(pats) else np.zeros(0)
+    model = Model(
+        tuple(names), tuple(n_levels), params[0], params[1:], pi, {}, iterations, converged
+    )
+    posterior = _pin(resp, fixed)[:, 0] if len(pats) else np.zeros(0)
     return model, posterior
 
 
+@dataclass
+class _Class:
+    """A latent class: its starting level probabilities (also its Dirichlet prior) and which
+    comparisons it keeps fixed at those starting values."""
+
+    start: list[np.ndarray]
+    frozen: list[bool]
+    # per comparison, levels whose probability stays at its start value while the others
+    # share the rest according to the data (the identity's strong levels for look-alikes)
+    pinned: dict[int, np.ndarray] = field(default_factory=dict)
+
+
+def _classes(
+    n_levels: Sequence[int],
+    identity: int,
+    random_levels: Sequence[np.ndarray] | None,
+    personal: Sequence[bool],
+    k_distinct: int,
+) -> list[_Class]:
+    k = len(n_levels)
+    agree = [prior_probabilities(n)[0] for n in n_levels]
+    randomish = (
+        [_smooth(r) for r in random_levels]
+        if random_levels is not None
+        else [prior_probabilities(n)[1] for n in n_levels]
+    )
+    frozen = [True] * k
+
+    def mixed(
+        identity_value: np.ndarray, identity_frozen: bool, rest: list[np.ndarray], rest_frozen: bool
+    ) -> _Class:
+        start = [a.copy() for a in rest]
+        start[identity] = identity_value
+        flags = [rest_frozen] * k
+        flags[identity] = identity_frozen
+        return _Class(start, flags)
+
+    duplicate = mixed(_identity_profile(n_levels[identity], strong=True), False, agree, False)
+    rest = _Class([a.copy() for a in randomish], list(frozen))
+    if k_distinct < 4:  # the classic two-class model: one free distinct class
+        return [
+            duplicate,
+            *(_Class([a.copy() for a in randomish], [False] * k) for _ in range(k_distinct)),
+        ]
+    namesakes = mixed(agree[identity], False, randomish, True)
+    weak = _weak_identity(randomish[identity])
+    households = mixed(weak, True, agree, False)
+    neighbours = mixed(weak, True, randomish, False)
+    strong = np.zeros(n_levels[identity], dtype=bool)
+    strong[1 : max(n_levels[identity] - 2, 2)] = True
+    for cls in (households, neighbours):
+        cls.frozen[identity] = False
+        cls.pinned[identity] = strong
+        for j, is_personal in enumerate(personal):
+            if is_personal and j != identity:
+                cls.start[j], cls.frozen[j] = randomish[j].copy(), True
+    return [duplicate, namesakes, households, neighbours, rest][: k_distinct + 1]
+
+
+def _smooth(levels: np.ndarray) -> np.ndarray:
+    out = np.asarray(levels, dtype=np.float64).copy()
+    out[0] = 0.0
+    out[1:] += 1e-4
+    return out / out.sum()
+
+
+def _weak_identity(random_identity: np.ndarray) -> np.ndarray:
+    """The identity of two different people at one address: strong agreement no likelier than
+    between random records; the weakest agreement level (e.g. same surname only) common."""
+    out = random_identity.copy()
+    n = len(out)
+    if n > 3:
+        out[n - 2] = max(out[n - 2], 0.5)
+    return out / out.sum()
+
+
+def _pin(resp: np.ndarray, fixed: np.ndarray) -> np.ndarray:
+    if not (fixed >= 0).any():
+        return resp
+    out = resp.copy()
+    out[fixed == 1] = np.eye(resp.shape[1])[0]
+    distinct = out[fixed == 0]
+    distinct[:, 0] = 0.0
+    distinct /= np.maximum(distinct.sum(axis=1, keepdims=True), 1e-300)
+    out[fixed == 0] = distinct
+    return out
+
+
 def _m_step(
-    pats: np.ndarray, weight: np.ndarray, n_levels: Sequence[int], prior: list[np.ndarray]
+    pats: np.ndarray, weight: np.ndarray, n_levels: Sequence[int], cls: _Class
 ) -> list[np.ndarray]:
     out = []
     for j, n in enumerate(n_levels):
+        if cls.frozen[j]:
+            out.append(cls.start[j])
+            continue
         counts = np.bincount(pats[:, j], weights=weight, minlength=n).astype(np.float64)
         counts[0] = 0.0
-        smoothed = counts + _PRIOR_STRENGTH * prior[j]
-        out.append(smoothed / smoothed.sum())
+        smoothed = counts + _PRIOR_STRENGTH * cls.start[j]
+        probs = smoothed / smoothed.sum()
+        pinned = cls.pinned.get(j)
+        if pinned is not None:
+            free = ~pinned
+            free[0] = False
+            rest = 1.0 - cls.start[j][pinned].sum()
+            probs = np.where(pinned, cls.start[j], 0.0)
+            probs[free] = rest * smoothed[free] / max(smoothed[free].sum(), 1e-300)
+        out.append(probs)
     return out
 
 
 def _responsibilities(
-    pats: np.ndarray, m: list[np.ndarray], u: list[list[np.ndarray]], pi: np.ndarray
+    pats: np.ndarray, params: list[list[np.ndarray]], pi: np.ndarray
 ) -> np.ndarray:
-    logs = np.zeros((len(pats), len(u) + 1))
-    for c, probs in enumerate([m, *u]):
+    logs = np.zeros((len(pats), len(params)))
+    for c, probs in enumerate(params):
         logs[:, c] = math.log(pi[c])
         for j, p in enumerate(probs):
             level = pats[:, j]
@@ -278,42 +384,6 @@ def _responsibilities(
     logs -= logs.max(axis=1, keepdims=True)
     resp = np.exp(logs)
     return resp / resp.sum(axis=1, keepdims=True)
-
-
-def _class_priors(
-    n_levels: Sequence[int], identity: int, k_distinct: int
-) -> list[list[np.ndarray]]:
-    """Prior level probabilities of every class (duplicates first), per comparison.
-
-    They start EM and act as Dirichlet priors (worth ``_PRIOR_STRENGTH`` pairs), so a tiny file
-    still gets sensible answers. Duplicates agree on the identity comparison (not just on its
-    weakest level, such as "same last name only") and mostly agree elsewhere. Namesakes agree on
-    the identity only; households and colleagues agree on everything but the identity; the
-    rest agree on little.
-    """
-    agree = [_profile(n, agree=True) for n in n_levels]
-    disagree = [_profile(n, agree=False) for n in n_levels]
-    identity_dup = _identity_profile(n_levels[identity], strong=True)
-    identity_weak = _identity_profile(n_levels[identity], strong=False)
-
-    def with_identity(base: list[np.ndarray], ident: np.ndarray) -> list[np.ndarray]:
-        out = [a.copy() for a in base]
-        out[identity] = ident
-        return out
-
-    duplicate = with_identity(agree, identity_dup)
-    namesakes = with_identity(disagree, agree[identity])
-    households = with_identity(agree, identity_weak)
-    rest = with_identity(disagree, disagree[identity])
-    distinct = [namesakes, households, rest] if k_distinct >= 3 else [rest]
-    while len(distinct) < k_distinct:
-        distinct.append(rest)
-    return [duplicate, *distinct[:k_distinct]]
-
-
-def _profile(n_levels: int, *, agree: bool) -> np.ndarray:
-    m, u = prior_probabilities(n_levels)
-    return m if agree else u
 
 
 def _identity_profile(n_levels: int, *, strong: bool) -> np.ndarray:

@@ -22,7 +22,18 @@ from ..core.plan import Plan, build_plan
 from ..core.scoring import Model
 from .blocking import DEFAULT_WINDOW, candidate_pairs
 from .prepare import prepare
-from .stages import code_columns, compare_all, fit, pattern_stats, tf_values, weigh
+from .stages import (
+    code_columns,
+    compare,
+    compare_all,
+    fit,
+    pair_columns,
+    pattern_stats,
+    random_levels,
+    random_pairs,
+    tf_values,
+    weigh,
+)
 
 __all__ = ["ScanResult", "scan"]
 
@@ -87,7 +98,9 @@ def scan(
     gammas = compare_all(plan, coded, left, right, progress=step)
     tf = tf_values(plan, coded, left)
     lap("compare")
-    model = fit(plan, pattern_stats(plan, gammas, tf))
+    rl, rr = random_pairs(records.height)
+    background = random_levels(plan, compare(plan, pair_columns(coded, rl, rr)), records.height)
+    model = fit(plan, pattern_stats(plan, gammas, tf), background)
     weights, probability = weigh(plan, model, gammas, tf)
     lap("score")
 

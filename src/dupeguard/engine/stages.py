@@ -8,7 +8,7 @@ partitions, and ``fit`` needs only those aggregates.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,7 +16,7 @@ import polars as pl
 
 from ..core.compare import NumericColumn, PairColumn, factorize
 from ..core.plan import Plan
-from ..core.scoring import Model, estimate, pattern_counts
+from ..core.scoring import Model, estimate, pattern_counts, prior_probabilities
 
 __all__ = [
     "Coded",
@@ -120,6 +120,44 @@ def tf_values(plan: Plan, coded: Coded, left: np.ndarray) -> dict[str, np.ndarra
     return out
 
 
+RANDOM_PAIRS = 200_000
+RANDOM_SEED = 20_241_125
+
+
+def random_pairs(
+    n: int, count: int = RANDOM_PAIRS, seed: int = RANDOM_SEED
+) -> tuple[np.ndarray, np.ndarray]:
+    """A reproducible sample of distinct record pairs (by row position), for ``random_levels``."""
+    if n < 2:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    rng = np.random.default_rng(seed)
+    left = rng.integers(0, n, size=count)
+    right = (left + rng.integers(1, n, size=count)) % n  # never the same record
+    return left, right
+
+
+_RANDOM_PRIOR = 50.0  # pseudo-pairs of the default distinct-record profile
+
+
+def random_levels(plan: Plan, gammas: np.ndarray, n_records: int) -> list[np.ndarray]:
+    """How often random record pairs land on each level of each comparison (missing excluded).
+
+    A small file has few distinct pairs, and a sample of them says little: the sample counts
+    for at most the number of distinct pairs, blended with the default profile.
+    """
+    distinct_pairs = n_records * (n_records - 1) / 2
+    out = []
+    for j, comparison in enumerate(plan.comparisons):
+        counts = np.bincount(gammas[:, j], minlength=comparison.n_levels).astype(np.float64)
+        counts[0] = 0.0
+        seen = counts.sum()
+        if seen > distinct_pairs:
+            counts *= distinct_pairs / seen
+        counts += _RANDOM_PRIOR * prior_probabilities(comparison.n_levels)[1]
+        out.append(counts / counts.sum())
+    return out
+
+
 @dataclass
 class PatternStats:
     """EM's sufficient statistics: level patterns, their counts, and per pattern the sum of
@@ -146,7 +184,7 @@ def pattern_stats(plan: Plan, gammas: np.ndarray, tf: Mapping[str, np.ndarray]) 
     return PatternStats(patterns, counts, log_tf)
 
 
-def fit(plan: Plan, stats: PatternStats) -> Model:
+def fit(plan: Plan, stats: PatternStats, random: Sequence[np.ndarray] | None = None) -> Model:
     """Estimate the model from pattern statistics; set term-frequency references.
 
     The reference for a level is the geometric-mean term frequency among the *distinct*
@@ -156,7 +194,13 @@ def fit(plan: Plan, stats: PatternStats) -> Model:
     names = [c.name for c in plan.comparisons]
     n_levels = [c.n_levels for c in plan.comparisons]
     model, posterior = estimate(
-        names, n_levels, stats.patterns, stats.counts, identity=plan.identity
+        names,
+        n_levels,
+        stats.patterns,
+        stats.counts,
+        identity=plan.identity,
+        random_levels=random,
+        personal=[c.personal for c in plan.comparisons],
     )
     distinct = (1.0 - posterior) * stats.counts
     for key, sums in stats.log_tf.items():
