@@ -204,12 +204,12 @@ def estimate(
     level distribution of random record pairs (``random_levels``, per comparison) where it
     must look random, so that no distinct class can absorb true duplicates:
 
-    - namesakes: the identity comparison (a person's or company's name) is free, the rest
-      look random;
-    - households and colleagues, and neighbours: the identity does not agree strongly (its
-      strong levels are as rare as between random records) and nor do ``personal``
+    - namesakes: the identity comparison (a person's or company's name) is free, ``personal``
       comparisons (what one person does not share: an e-mail address, a date of birth, an
-      identifier); what people share (address, phone, company) is free — two classes, one
+      identifier) look random, the rest is free (namesakes may live in one town);
+    - households and colleagues, and neighbours: the identity does not agree strongly (its
+      strong levels are as rare as between random records) and nor do personal comparisons;
+      what people share (address, phone, company) is free — two classes, one
       starting from "the shared fields agree", one from "little agrees" (the same postal code);
     - the rest: everything looks random.
 
@@ -305,7 +305,7 @@ def _classes(
             duplicate,
             *(_Class([a.copy() for a in randomish], [False] * k) for _ in range(k_distinct)),
         ]
-    namesakes = mixed(agree[identity], False, randomish, True)
+    namesakes = mixed(agree[identity], False, randomish, False)
     weak = _weak_identity(randomish[identity])
     households = mixed(weak, True, agree, False)
     neighbours = mixed(weak, True, randomish, False)
@@ -314,6 +314,7 @@ def _classes(
     for cls in (households, neighbours):
         cls.frozen[identity] = False
         cls.pinned[identity] = strong
+    for cls in (namesakes, households, neighbours):
         for j, is_personal in enumerate(personal):
             if is_personal and j != identity:
                 cls.start[j], cls.frozen[j] = randomish[j].copy(), True
