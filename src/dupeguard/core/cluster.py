@@ -2,7 +2,7 @@
 
 The primary record of a pair or a set is the most complete record (most non-empty compared
 fields), then the oldest (earliest ``created_at``; records without one count as newest), then the
-one that comes first in the input.
+one with the smallest id (so the answer does not depend on the order of the input).
 """
 
 from __future__ import annotations
@@ -14,14 +14,17 @@ from scipy.sparse.csgraph import connected_components
 __all__ = ["components", "primary_flags", "primary_rank"]
 
 
-def primary_rank(completeness: np.ndarray, created: np.ndarray) -> np.ndarray:
-    """Rank of every record (0 = best primary): most complete, then oldest, then input order.
+def primary_rank(
+    completeness: np.ndarray, created: np.ndarray, ids: np.ndarray | None = None
+) -> np.ndarray:
+    """Rank of every record (0 = best primary): most complete, then oldest, then smallest id.
 
-    ``created`` holds sortable numbers (NaN when unknown).
+    ``created`` holds sortable numbers (NaN when unknown); without ``ids``, input order decides.
     """
     n = len(completeness)
     created = np.where(np.isnan(created), np.inf, created)
-    order = np.lexsort((np.arange(n), created, -completeness.astype(np.int64)))
+    last = np.arange(n) if ids is None else ids
+    order = np.lexsort((last, created, -completeness.astype(np.int64)))
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
     return rank

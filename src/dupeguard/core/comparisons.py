@@ -139,7 +139,8 @@ def person_name_comparison(
         f, s = _as_str(columns, first), _as_str(columns, last)
         n = len(f.left)
         lazy = _Lazy(n)
-        lazy.add(f.equal() & s.equal())
+        no_first_names = (f.left < 0) & (f.right < 0)  # e.g. a file with surnames only
+        lazy.add((f.equal() | no_first_names) & s.equal())
         lazy.add((f.left == s.right) & (s.left == f.right) & (f.left >= 0) & (s.left >= 0))
         last_equal = s.equal()
         nick = np.zeros(n, dtype=bool)

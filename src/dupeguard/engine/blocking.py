@@ -20,8 +20,13 @@ __all__ = ["DEFAULT_WINDOW", "block_keys", "candidate_pairs", "windowed_pairs"]
 DEFAULT_WINDOW = 4
 
 
-def block_keys(prepared: pl.DataFrame, rule: BlockingRule) -> pl.DataFrame:
+def block_keys(
+    prepared: pl.DataFrame, rule: BlockingRule, tiebreak: np.ndarray | None = None
+) -> pl.DataFrame:
     """``row, key, sort`` for every record with all of the rule's key columns present.
+
+    Records with equal sort values are ordered by ``tiebreak`` (e.g. a hash of the record id,
+    so the candidates do not depend on the order of the input), else by row.
 
     ``key`` is a 64-bit hash of the key values: two different keys sharing a hash would only
     merge two blocks (a few extra candidates, each still compared on its merits).
@@ -31,16 +36,19 @@ def block_keys(prepared: pl.DataFrame, rule: BlockingRule) -> pl.DataFrame:
         sort = pl.concat_str([pl.col(c).fill_null("\uffff") for c in rule.sort], separator="\x1f")
     else:
         sort = pl.lit("")
+    ties = pl.Series("tie", tiebreak) if tiebreak is not None else pl.int_range(pl.len())
     return (
         prepared.lazy()
         .select(
             pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"),
             key.alias("key"),
             sort.alias("sort"),
+            pl.lit(ties).alias("tie") if tiebreak is not None else ties.alias("tie"),
         )
         .filter(pl.col("key").is_not_null())
         .with_columns(pl.col("key").hash(seed=0))
-        .sort(["key", "sort", "row"])
+        .sort(["key", "sort", "tie", "row"])
+        .select("row", "key", "sort")
         .collect()
     )
 
@@ -67,13 +75,17 @@ def windowed_pairs(keys: pl.DataFrame, window: int) -> tuple[np.ndarray, np.ndar
 
 
 def candidate_pairs(
-    prepared: pl.DataFrame, rules: Sequence[BlockingRule], *, window: int = DEFAULT_WINDOW
+    prepared: pl.DataFrame,
+    rules: Sequence[BlockingRule],
+    *,
+    window: int = DEFAULT_WINDOW,
+    tiebreak: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Distinct candidate pairs (left < right) over all blocking rules, sorted."""
     n = prepared.height
     keys: list[np.ndarray] = []
     for rule in rules:
-        left, right = windowed_pairs(block_keys(prepared, rule), window)
+        left, right = windowed_pairs(block_keys(prepared, rule, tiebreak), window)
         lo = np.minimum(left, right).astype(np.int64)
         hi = np.maximum(left, right).astype(np.int64)
         keys.append(lo * n + hi)

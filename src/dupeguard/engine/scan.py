@@ -27,6 +27,7 @@ from .stages import (
     compare,
     compare_all,
     fit,
+    RANDOM_SEED,
     pair_columns,
     pattern_stats,
     random_levels,
@@ -83,7 +84,9 @@ def scan(
     prepared = prepare(records, plan, default_region=default_region)
     coded = code_columns(prepared, plan)
     lap("normalise")
-    left, right = candidate_pairs(prepared, plan.blocking, window=window)
+    ids = records[id_column].cast(pl.String)
+    tiebreak = ids.hash(seed=RANDOM_SEED).to_numpy()  # results do not depend on row order
+    left, right = candidate_pairs(prepared, plan.blocking, window=window, tiebreak=tiebreak)
     del prepared
     lap("block")
     total = len(left)
@@ -98,15 +101,17 @@ def scan(
     gammas = compare_all(plan, coded, left, right, progress=step)
     tf = tf_values(plan, coded, left)
     lap("compare")
+    canonical = np.lexsort((ids.to_numpy(), tiebreak))
     rl, rr = random_pairs(records.height)
+    rl, rr = canonical[rl], canonical[rr]
     background = random_levels(plan, compare(plan, pair_columns(coded, rl, rr)), records.height)
     model = fit(plan, pattern_stats(plan, gammas, tf), background)
     weights, probability = weigh(plan, model, gammas, tf)
     lap("score")
 
     keep = np.flatnonzero(probability >= threshold)
-    ids = records[id_column].cast(pl.String).to_numpy().astype(object)
-    rank = primary_rank(_completeness(records, plan), _created(records, plan))
+    ids = ids.to_numpy().astype(object)
+    rank = primary_rank(_completeness(records, plan), _created(records, plan), ids)
     kl, kr = left[keep], right[keep]
     swap = rank[kl] > rank[kr]
     primary = np.where(swap, kr, kl)
