@@ -59,5 +59,5 @@ def test_pairs_are_distinct_across_rules() -> None:
 def test_candidate_count_is_bounded(keys: list[str | None], window: int) -> None:
     left, right = candidate_pairs(frame(keys), [RULE], window=window)
     assert len(left) <= len(keys) * window
-    assert all(keys[a] == keys[b] and keys[a] is not None for a, b in zip(left, right))
+    assert all(keys[a] == keys[b] and keys[a] is not None for a, b in zip(left, right, strict=True))
     assert np.all(left < right)

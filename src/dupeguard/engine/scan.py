@@ -23,11 +23,11 @@ from ..core.scoring import Model
 from .blocking import DEFAULT_WINDOW, candidate_pairs
 from .prepare import prepare
 from .stages import (
+    RANDOM_SEED,
     code_columns,
     compare,
     compare_all,
     fit,
-    RANDOM_SEED,
     pair_columns,
     pattern_stats,
     random_levels,
@@ -84,8 +84,8 @@ def scan(
     prepared = prepare(records, plan, default_region=default_region)
     coded = code_columns(prepared, plan)
     lap("normalise")
-    ids = records[id_column].cast(pl.String)
-    tiebreak = ids.hash(seed=RANDOM_SEED).to_numpy()  # results do not depend on row order
+    id_series = records[id_column].cast(pl.String)
+    tiebreak = id_series.hash(seed=RANDOM_SEED).to_numpy()  # results do not depend on row order
     left, right = candidate_pairs(prepared, plan.blocking, window=window, tiebreak=tiebreak)
     del prepared
     lap("block")
@@ -101,7 +101,7 @@ def scan(
     gammas = compare_all(plan, coded, left, right, progress=step)
     tf = tf_values(plan, coded, left)
     lap("compare")
-    canonical = np.lexsort((ids.to_numpy(), tiebreak))
+    canonical = np.lexsort((id_series.to_numpy(), tiebreak))
     rl, rr = random_pairs(records.height)
     rl, rr = canonical[rl], canonical[rr]
     background = random_levels(plan, compare(plan, pair_columns(coded, rl, rr)), records.height)
@@ -110,7 +110,7 @@ def scan(
     lap("score")
 
     keep = np.flatnonzero(probability >= threshold)
-    ids = ids.to_numpy().astype(object)
+    ids = id_series.to_numpy().astype(object)
     rank = primary_rank(_completeness(records, plan), _created(records, plan), ids)
     kl, kr = left[keep], right[keep]
     swap = rank[kl] > rank[kr]
