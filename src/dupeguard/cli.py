@@ -11,7 +11,7 @@ import sys
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -119,20 +119,22 @@ def scan(
 
 
 class _Progress:
-    """A progress bar on stderr for large inputs; silent otherwise."""
+    """Progress on stderr for large inputs: a bar on a terminal, one line per stage otherwise."""
 
     def __init__(self, *, enabled: bool) -> None:
         self.enabled = enabled
-        self._bar = None
-        self._task = None
+        self._bar: Any = None
+        self._task: Any = None
+        self._stage = ""
+        self._tty = sys.stderr.isatty()
 
     def __enter__(self) -> _Progress:
-        if self.enabled:
+        if self.enabled and self._tty:
             from rich.console import Console
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
             self._bar = Progress(
-                TextColumn("{task.description}"),
+                TextColumn("{task.description:<10}"),
                 BarColumn(),
                 TextColumn("{task.completed:,}/{task.total:,} pairs"),
                 TimeElapsedColumn(),
@@ -144,8 +146,13 @@ class _Progress:
         return self
 
     def update(self, stage: str, done: int, total: int) -> None:
-        if self._bar is not None and self._task is not None:
+        if not self.enabled:
+            return
+        if self._bar is not None:
             self._bar.update(self._task, completed=done, total=total, description=stage)
+        elif stage != self._stage and stage != "done":
+            print(f"dupeguard: {stage}…", file=sys.stderr, flush=True)
+        self._stage = stage
 
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:

@@ -150,3 +150,22 @@ def test_unknown_option_is_a_usage_error(contacts_csv: Path) -> None:
     proc = run("scan", contacts_csv, "--colour", "red", check=False)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
+
+
+def test_progress_on_stderr_for_large_inputs(tmp_path: Path) -> None:
+    n = 60_000
+    frame = pl.DataFrame(
+        {
+            "id": [str(i) for i in range(n)],
+            "first_name": [f"F{i % 977}" for i in range(n)],
+            "last_name": [f"L{i % 1499}" for i in range(n)],
+            "email": [f"user{i}@example.com" for i in range(n)],
+        }
+    )
+    path = tmp_path / "big.parquet"
+    frame.write_parquet(path)
+    proc = run("scan", path, "--out", tmp_path / "p.csv")
+    lines = proc.stderr.splitlines()
+    assert "dupeguard: compare…" in lines and lines[-1].startswith("Scanned 60,000 records")
+    small = run("scan", path, "--out", tmp_path / "p.csv", "--quiet")
+    assert small.stderr == ""

@@ -74,11 +74,18 @@ def scan(
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
+    stages = iter(("block", "compare", "score", "explain", "cluster", "done"))
+
     def lap(name: str) -> None:
         nonlocal clock
         now = time.perf_counter()
         timings[name] = now - clock
         clock = now
+        if progress:
+            progress(next(stages), 0, 0)
+
+    if progress:
+        progress("normalise", 0, 0)
 
     plan = build_plan(entity, fields)
     prepared = prepare(records, plan, default_region=default_region)
