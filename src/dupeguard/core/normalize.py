@@ -5,18 +5,18 @@ Every concept has two forms that agree exactly:
 * a scalar function ``str | None -> str | None`` for single-record intake (None for
   empty, blank or unparseable values; :func:`normalize_number` returns a float);
 * an expression function ``pl.Expr -> pl.Expr`` for batch scans (null where the scalar
-  gives None). Expressions use native polars string operations; Python runs only on the
-  *unique* values that need it (non-ASCII text, unusual phone numbers, nickname/phonetic
-  look-ups), never per row.
+  gives None). Each is one elementwise ``map_batches`` running a pipeline of native
+  polars string operations on the column; Python only ever sees *unique* values that
+  need it (scripts other than Latin, unusual phone numbers, IDNA hosts, phonetic codes),
+  and columns with many repeated values are computed once per distinct value.
 
-Text-derived normalisers build on :func:`normalize_text`. Person names, nicknames,
-phonetic codes and companies live in :mod:`dupeguard.core.names`, phones in
-:mod:`dupeguard.core.phones`, shared primitives in :mod:`dupeguard.core._textnorm`; all
-are re-exported here, so ``from dupeguard.core.normalize import ...`` is the public API.
+Polars does not de-duplicate these user functions: use one expression once per column
+(``with_columns`` it, then refer to the column) rather than twice in one expression.
 
-Regular expressions shared by both forms avoid ``\\d \\s \\w \\b`` (their Unicode meaning
-differs between Python's ``re`` and polars' Rust ``regex``); Python anchors use ``\\Z``
-where polars uses ``$``.
+Person names, nicknames, phonetic codes and companies live in
+:mod:`dupeguard.core.names`, phones in :mod:`dupeguard.core.phones`, shared primitives in
+:mod:`dupeguard.core._textnorm`; everything public is re-exported here, so
+``from dupeguard.core.normalize import ...`` is the API.
 """
 
 from __future__ import annotations
@@ -29,25 +29,27 @@ from functools import cache
 import polars as pl
 
 from dupeguard.core._textnorm import (
+    NATIVE,
     WHITESPACE,
+    empty_to_null,
     first_token,
     first_token_expr,
+    fold_scalar,
+    fold_series,
     initial,
     initial_expr,
-    is_non_ascii,
     last_token,
     last_token_expr,
-    map_unique,
-    non_empty,
+    non_ascii,
     normalize_text,
-    pad,
-    pad_expr,
+    on_subset,
+    py_re,
     read_data_lines,
+    scatter,
+    series_expr,
     strip_ws,
     text_expr,
-    token_alternation,
-    unpad,
-    unpad_expr,
+    with_scalar_for,
 )
 from dupeguard.core.names import (
     ACRONYM_STOPWORDS,
@@ -113,21 +115,16 @@ __all__ = [
 ]
 
 
-def _py(pattern: str) -> re.Pattern[str]:
-    """Compile a polars pattern for Python: ``$`` (end of text in Rust) becomes ``\\Z``."""
-    return re.compile(pattern.replace("$", r"\Z"))
-
-
 # ------------------------------------------------------------------------- email
 
 _MAILTO = "^mailto:"
 _NON_ASCII = "\u0080-\U0010ffff"  # internationalised addresses are kept (scalar path)
-_LOCAL = f"[a-z0-9!#\\x24%&'*+/=?^_`{{|}}~.\\-{_NON_ASCII}]+"
+_LOCAL_CHARS = f"a-z0-9!#\\x24%&'*/=?^_`{{|}}~.\\-{_NON_ASCII}"
 _LABEL = f"[a-z0-9_\\-{_NON_ASCII}]+"
-_EMAIL = f"^{_LOCAL}@{_LABEL}(?:\\.{_LABEL})+$"
-_TAG = r"^([^+]+)\+.*$"
+_DOMAIN = f"{_LABEL}(?:\\.{_LABEL})+"
+_EMAIL = f"^[{_LOCAL_CHARS}+]+@{_DOMAIN}$"
 _GMAIL = "gmail.com"
-_EMAIL_RE, _MAILTO_RE = _py(_EMAIL), _py(_MAILTO)
+_EMAIL_RE, _MAILTO_RE = py_re(_EMAIL), py_re(_MAILTO)
 
 
 def normalize_email(s: str | None) -> str | None:
@@ -151,19 +148,34 @@ def normalize_email(s: str | None) -> str | None:
     return f"{local}@{domain}" if local else None
 
 
+def _email_fast(s: pl.Series) -> pl.Series:
+    x = s.str.strip_chars(WHITESPACE).str.to_lowercase()
+    x = on_subset(x, x.str.starts_with("mailto:"), lambda v: v.str.slice(len("mailto:")))
+    x = x.zip_with(x.str.contains(_EMAIL).fill_null(False), x.clear(n=x.len()))
+    parts = x.str.split_exact("@", 1)
+    local, domain = parts.struct.field("field_0"), parts.struct.field("field_1")
+    tagged = (local.str.find("+", literal=True) > 0).fill_null(False)
+    local = on_subset(local, tagged, lambda v: v.str.split_exact("+", 1).struct.field("field_0"))
+    gmail = domain.is_in(["googlemail.com", _GMAIL]).fill_null(False)
+    local = on_subset(local, gmail, lambda v: v.str.replace_all(".", "", literal=True))
+    domain = on_subset(domain, gmail, lambda v: v.clear(n=v.len()).fill_null(_GMAIL))
+    local = empty_to_null(local)
+    return pl.select(pl.concat_str([local, pl.lit("@"), domain])).to_series()
+
+
+def _email_series(s: pl.Series) -> pl.Series:
+    # Lowercasing agrees between Python and polars on Latin text; other scripts: scalar.
+    other = (~s.str.contains(NATIVE)).fill_null(False)
+    return with_scalar_for(other, s, _email_fast, normalize_email)
+
+
+def _email_part(s: pl.Series, field: str) -> pl.Series:
+    return _email_series(s).str.split_exact("@", 1).struct.field(field)
+
+
 def email_expr(e: pl.Expr) -> pl.Expr:
     """Vectorised :func:`normalize_email`."""
-    x = e.str.strip_chars(WHITESPACE).str.to_lowercase().str.replace(_MAILTO, "")
-    local = x.str.extract("^([^@]*)@", 1).str.replace(_TAG, "${1}")
-    domain = x.str.extract("@(.*)$", 1)
-    gmail = domain.is_in(["googlemail.com", _GMAIL])
-    local = pl.when(gmail).then(local.str.replace_all(".", "", literal=True)).otherwise(local)
-    domain = pl.when(gmail).then(pl.lit(_GMAIL)).otherwise(domain)
-    valid = x.str.contains(_EMAIL) & (local.str.len_bytes() > 0)
-    fast = pl.when(valid).then(pl.concat_str([local, pl.lit("@"), domain]))
-    non_ascii = is_non_ascii(e)
-    slow = map_unique(pl.when(non_ascii).then(e), normalize_email)
-    return pl.when(non_ascii).then(slow).otherwise(fast)
+    return series_expr(e, _email_series)
 
 
 def email_domain(s: str | None) -> str | None:
@@ -173,7 +185,7 @@ def email_domain(s: str | None) -> str | None:
 
 
 def email_domain_expr(e: pl.Expr) -> pl.Expr:
-    return email_expr(e).str.extract("@(.*)$", 1)
+    return series_expr(e, lambda s: _email_part(s, "field_1"))
 
 
 def email_local(s: str | None) -> str | None:
@@ -183,7 +195,7 @@ def email_local(s: str | None) -> str | None:
 
 
 def email_local_expr(e: pl.Expr) -> pl.Expr:
-    return email_expr(e).str.extract("^([^@]*)@", 1)
+    return series_expr(e, lambda s: _email_part(s, "field_0"))
 
 
 # ------------------------------------------------------------------------ domain
@@ -192,12 +204,21 @@ _SCHEME = "^(?:[a-z][a-z0-9+.\\-]*:)?//"
 _AFTER_HOST = "(?s)[/?#\\\\].*"
 _CREDENTIALS = "(?s)^.*@"
 _PORT = ":[0-9]*$"
-_TRAILING_DOTS = "\\.+$"
 _WWW = "^(?:www[0-9]*\\.)+([^.]*\\..*)$"
 _HOST = "^[a-z0-9_\\-]+(?:\\.[a-z0-9_\\-]+)+$"
-_DOMAIN_STEPS = [(_SCHEME, ""), (_AFTER_HOST, ""), (_CREDENTIALS, ""), (_PORT, "")]
-_DOMAIN_PY = [(_py(p), r) for p, r in _DOMAIN_STEPS]
-_TRAILING_DOTS_RE, _WWW_RE, _HOST_RE = _py(_TRAILING_DOTS), _py(_WWW), _py(_HOST)
+# (pattern, cheap literal test for the rows it can change)
+_DOMAIN_STEPS = [(_SCHEME, "//"), (_AFTER_HOST, "[/?#\\\\]"), (_CREDENTIALS, "@"), (_PORT, ":")]
+_DOMAIN_PY = [py_re(p) for p, _ in _DOMAIN_STEPS]
+_WWW_LABEL, _HOST_RE = re.compile("www[0-9]*"), py_re(_HOST)
+
+
+def _strip_www(host: str) -> str:
+    """:data:`_WWW` without regex backtracking: leading ``www.`` labels, keeping a dot."""
+    labels = host.split(".")
+    k = 0
+    while k < len(labels) - 2 and _WWW_LABEL.fullmatch(labels[k]):
+        k += 1
+    return ".".join(labels[k:])
 
 
 def normalize_domain(s: str | None) -> str | None:
@@ -212,36 +233,44 @@ def normalize_domain(s: str | None) -> str | None:
     if s is None:
         return None
     s = s.lower()
-    for pattern, repl in _DOMAIN_PY:
-        s = pattern.sub(repl, s, count=1)
+    for pattern in _DOMAIN_PY:
+        s = pattern.sub("", s, count=1)
     if not s.isascii():
         try:
             s = s.encode("idna").decode("ascii")
         except UnicodeError:
             return None
-    s = _WWW_RE.sub(r"\1", _TRAILING_DOTS_RE.sub("", s))
+    s = _strip_www(s.rstrip("."))
     return s if _HOST_RE.match(s) else None
+
+
+def _domain_fast(s: pl.Series) -> pl.Series:
+    s = s.str.strip_chars(WHITESPACE).str.to_lowercase()
+    for pattern, test in _DOMAIN_STEPS:
+        idx = s.str.contains(test).fill_null(False).arg_true()
+        s = scatter(s, idx, s.gather(idx).str.replace(pattern, ""))
+    s = s.str.strip_chars_end(".")
+    s = on_subset(s, s.str.starts_with("www"), lambda x: x.str.replace(_WWW, "${1}"))
+    return s.zip_with(s.str.contains(_HOST).fill_null(False), s.clear(n=s.len()))
 
 
 def domain_expr(e: pl.Expr) -> pl.Expr:
     """Vectorised :func:`normalize_domain`."""
-    x = e.str.strip_chars(WHITESPACE).str.to_lowercase()
-    for pattern, repl in _DOMAIN_STEPS:
-        x = x.str.replace(pattern, repl)
-    x = x.str.replace(_TRAILING_DOTS, "").str.replace(_WWW, "${1}")
-    fast = pl.when(x.str.contains(_HOST)).then(x)
-    non_ascii = is_non_ascii(e)
-    slow = map_unique(pl.when(non_ascii).then(e), normalize_domain)
-    return pl.when(non_ascii).then(slow).otherwise(fast)
+    # Non-ASCII hosts need IDNA encoding: scalar.
+    return series_expr(
+        e, lambda s: with_scalar_for(non_ascii(s), s, _domain_fast, normalize_domain)
+    )
 
 
 # ------------------------------------------------------------------------ street
 
-_HASH = "[#＃]"
-_HASH_RE = re.compile(_HASH)
 _UNITS = ("apt", "ste", "unit", "bldg", "fl", "rm", "dept", "spc", "trlr", "box", "lot")
-_UNIT_DUP = "(" + token_alternation(_UNITS) + ")(?: apt )+"
+_UNIT_DUP = "( (?:" + "|".join(_UNITS) + ") )(?: apt )+"
 _UNIT_DUP_RE = re.compile(_UNIT_DUP)
+
+
+def _pad(s: str) -> str:
+    return " " + s.replace(" ", "  ") + " "
 
 
 @cache
@@ -249,9 +278,11 @@ def _street_abbreviations() -> dict[str, str]:
     pairs = dict(line.split(",") for line in read_data_lines("street_abbreviations.csv"))
     if set(pairs) & set(pairs.values()):
         raise ValueError("street abbreviations must not be abbreviated again")
-    token_alternation([*pairs, *pairs.values()])  # validates the file's format
-    order = sorted(pairs, key=lambda w: (-len(w), w))
-    return {pad(w): pad(pairs[w]) for w in order}
+    for word in [*pairs, *pairs.values()]:
+        if not re.fullmatch(r"[a-z0-9]+(?: [a-z0-9]+)*", word):
+            raise ValueError(f"not a normalised token sequence: {word!r}")
+    order = sorted(pairs, key=lambda w: (-len(w), w))  # longest (multi-word) first
+    return {_pad(w): _pad(pairs[w]) for w in order}
 
 
 @cache
@@ -269,22 +300,30 @@ def normalize_street(s: str | None) -> str | None:
     """
     if s is None:
         return None
-    text = normalize_text(_HASH_RE.sub(" apt ", s))
-    if text is None:
-        return None
     abbreviations = _street_abbreviations()
-    padded = _street_re().sub(lambda m: abbreviations[m.group(0)], pad(text))
-    return unpad(_UNIT_DUP_RE.sub(r"\1", padded))
+    # Tokens are padded ("a b" → " a  b ") so whole-token replacements never overlap.
+    padded = _street_re().sub(lambda m: abbreviations[m.group(0)], _pad(fold_scalar(s, "street")))
+    return _UNIT_DUP_RE.sub(r"\1", padded).replace("  ", " ").strip(" ") or None
+
+
+def _street_series(s: pl.Series) -> pl.Series:
+    abbreviations = _street_abbreviations()
+    folded = fold_series(s, "street")
+    padded = " " + folded.str.replace_all(" ", "  ", literal=True) + " "
+    padded = padded.str.replace_many(
+        list(abbreviations), list(abbreviations.values()), leftmost=True
+    )
+    padded = on_subset(
+        padded,
+        padded.str.contains("  apt ", literal=True),
+        lambda x: x.str.replace_all(_UNIT_DUP, "${1}"),
+    )
+    return empty_to_null(padded.str.replace_all("  ", " ", literal=True).str.strip_chars(" "))
 
 
 def street_expr(e: pl.Expr) -> pl.Expr:
     """Vectorised :func:`normalize_street`."""
-    abbreviations = _street_abbreviations()
-    padded = pad_expr(text_expr(e.str.replace_all(_HASH, " apt ")))
-    padded = padded.str.replace_many(
-        list(abbreviations), list(abbreviations.values()), leftmost=True
-    )
-    return unpad_expr(padded.str.replace_all(_UNIT_DUP, "${1}"))
+    return series_expr(e, _street_series)
 
 
 # --------------------------------------------------------------------------- zip
@@ -292,7 +331,7 @@ def street_expr(e: pl.Expr) -> pl.Expr:
 _ZIP_JUNK = "[^A-Za-z0-9]"
 _ZIP_JUNK_RE = re.compile(_ZIP_JUNK)
 _ZIP9 = "^([0-9]{5})[0-9]{4}$"
-_ZIP9_RE = _py(_ZIP9)
+_ZIP9_RE = py_re(_ZIP9)
 
 
 def normalize_zip(s: str | None) -> str | None:
@@ -309,7 +348,13 @@ def normalize_zip(s: str | None) -> str | None:
 
 
 def zip_expr(e: pl.Expr) -> pl.Expr:
-    return non_empty(e.str.replace_all(_ZIP_JUNK, "").str.to_uppercase().str.replace(_ZIP9, "${1}"))
+    """Vectorised :func:`normalize_zip`."""
+    return (
+        e.str.replace_all(_ZIP_JUNK, "")
+        .str.to_uppercase()
+        .str.replace(_ZIP9, "${1}")
+        .replace("", None)
+    )
 
 
 # -------------------------------------------------------------------------- date
@@ -327,7 +372,7 @@ _DATE_FORMS: list[tuple[str, str]] = [
     (f"^{_M_D}{_ORD}[ -]([a-z]{{3,9}})\\.?,?[ -]{_Y}$", "dmy"),
     (f"^([a-z]{{3,9}})\\.? {_M_D}{_ORD},? {_Y}$", "mdy"),
 ]
-_DATE_PY = [(_py(p), order) for p, order in _DATE_FORMS]
+_DATE_PY = [(py_re(p), order) for p, order in _DATE_FORMS]
 _MONTH_NAMES = [
     *("january", "february", "march", "april", "may", "june"),
     *("july", "august", "september", "october", "november", "december"),
@@ -362,20 +407,29 @@ def normalize_date(s: str | None) -> str | None:
     return None
 
 
+def _date_series(s: pl.Series) -> pl.Series:
+    x = s.str.strip_chars(WHITESPACE).str.to_lowercase()
+    x = x.zip_with(~non_ascii(s), x.clear(n=x.len()))
+    parts = {part: x.clear(n=x.len()) for part in "ymd"}
+    todo = x.is_not_null()
+    for pattern, order in _DATE_FORMS:
+        idx = (todo & x.str.contains(pattern)).arg_true()
+        if idx.len() == 0:
+            continue
+        groups = x.gather(idx).str.extract_groups(pattern)
+        for i, part in enumerate(order, 1):
+            parts[part] = scatter(parts[part], idx, groups.struct.field(str(i)))
+        todo = scatter(todo, idx, False)
+    month = parts["m"].replace(_MONTHS).str.zfill(2)
+    iso = pl.select(pl.concat_str([parts["y"], month, parts["d"].str.zfill(2)], separator="-"))
+    iso_s = iso.to_series()
+    valid = iso_s.str.to_date("%Y-%m-%d", strict=False).is_not_null()
+    return iso_s.zip_with(valid, iso_s.clear(n=iso_s.len()))
+
+
 def date_expr(e: pl.Expr) -> pl.Expr:
     """Vectorised :func:`normalize_date`."""
-    x = e.str.strip_chars(WHITESPACE).str.to_lowercase()
-    year = month = day = pl.lit(None, dtype=pl.String)
-    for pattern, order in reversed(_DATE_FORMS):
-        groups = {part: x.str.extract(pattern, i) for i, part in enumerate(order, 1)}
-        hit = x.str.contains(pattern)
-        year = pl.when(hit).then(groups["y"]).otherwise(year)
-        month = pl.when(hit).then(groups["m"]).otherwise(month)
-        day = pl.when(hit).then(groups["d"]).otherwise(day)
-    month = month.replace(_MONTHS)
-    iso = pl.concat_str([year, month.str.zfill(2), day.str.zfill(2)], separator="-")
-    valid = iso.str.to_date("%Y-%m-%d", strict=False).is_not_null() & ~is_non_ascii(e)
-    return pl.when(valid).then(iso)
+    return series_expr(e, _date_series)
 
 
 # ------------------------------------------------------------------------ number
@@ -383,7 +437,7 @@ def date_expr(e: pl.Expr) -> pl.Expr:
 _NUM_SPACES = "[ \u00a0\u2009\u202f'\u2019]"
 _NUM_SPACES_RE = re.compile(_NUM_SPACES)
 _PARENS = r"(?s)^\((.*)\)$"
-_PARENS_RE = _py(_PARENS)
+_PARENS_RE = py_re(_PARENS)
 _CUR = (
     "(?:(?:[Uu][Ss]|[CcAa])?\\x24|€|£|¥|₹|₩|₽|¢|₺|₪|₫|฿|[Uu][Ss][Dd]|[Ee][Uu][Rr]|[Gg][Bb][Pp]"
     "|[Cc][Aa][Dd]|[Aa][Uu][Dd]|[Jj][Pp][Yy]|[Cc][Hh][Ff]|[Ii][Nn][Rr]|[Cc][Nn][Yy])"
@@ -391,7 +445,7 @@ _CUR = (
 _SIGN = "([+\\-\u2212]?)"
 _NUM = "([0-9]{1,3}(?:,[0-9]{3})+(?:\\.[0-9]*)?|[0-9]+(?:\\.[0-9]*)?|\\.[0-9]+)"
 _NUMBER = f"^{_SIGN}{_CUR}?{_SIGN}{_NUM}([kKmMbB]?){_CUR}?$"
-_NUMBER_RE = _py(_NUMBER)
+_NUMBER_RE = py_re(_NUMBER)
 _SCALE = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9}
 
 
@@ -424,17 +478,23 @@ def normalize_number(s: str | None) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _number_series(s: pl.Series) -> pl.Series:
+    x = s.str.strip_chars(WHITESPACE).str.replace_all(_NUM_SPACES, "")
+    parens = x.str.contains(_PARENS).fill_null(False)
+    x = on_subset(x, parens, lambda v: v.str.replace(_PARENS, "${1}"))
+    idx = x.str.contains(_NUMBER).fill_null(False).arg_true()
+    v, negative = x.gather(idx), parens.gather(idx)
+    # v matches _NUMBER: signs are its only "+-−", a suffix currency its only tail letters.
+    signs = v.str.count_matches("[-+\u2212]").cast(pl.Int32) + negative.cast(pl.Int32)
+    negative = negative | v.str.contains("[-\u2212]")
+    core = v.str.replace(f"{_CUR}$", "")
+    factor = core.str.slice(-1).str.to_lowercase().replace_strict(_SCALE, default=1.0)
+    value = core.str.replace_all("[^0-9.]", "").cast(pl.Float64) * factor
+    value = value.zip_with(~negative, -value)
+    value = value.zip_with((signs <= 1) & value.is_finite(), value.clear(n=value.len()))
+    return scatter(pl.Series(s.name, [None] * s.len(), dtype=pl.Float64), idx, value)
+
+
 def number_expr(e: pl.Expr) -> pl.Expr:
     """Vectorised :func:`normalize_number` (Float64)."""
-    x = e.str.strip_chars(WHITESPACE).str.replace_all(_NUM_SPACES, "")
-    parens = x.str.contains(_PARENS)
-    x = pl.when(parens).then(x.str.replace(_PARENS, "${1}")).otherwise(x)
-    groups = x.str.extract_groups(_NUMBER)
-    sign1, sign2 = groups.struct.field("1"), groups.struct.field("2")
-    digits, scale = groups.struct.field("3"), groups.struct.field("4")
-    signs = parens.cast(pl.Int8) + (sign1 != "").cast(pl.Int8) + (sign2 != "").cast(pl.Int8)
-    factor = scale.str.to_lowercase().replace_strict(_SCALE, return_dtype=pl.Float64)
-    value = digits.str.replace_all(",", "", literal=True).cast(pl.Float64) * factor
-    negative = parens | sign1.is_in(["-", "\u2212"]) | sign2.is_in(["-", "\u2212"])
-    value = pl.when(negative).then(-value).otherwise(value)
-    return pl.when((signs <= 1) & value.is_finite()).then(value)
+    return series_expr(e, _number_series, dtype=pl.Float64)

@@ -14,17 +14,18 @@
 Calling phonenumbers costs ~20 µs, far too much per row for a scan. The expression form
 therefore reduces values of the common shape (digits and ``space ( ) . - /``, optional
 leading ``+``) to a key (``+`` and digits; phonenumbers gives the key the same result as the
-raw text) and computes the result of the common key classes natively: national numbers of
-the default region and ``+<its country code>`` numbers, mirroring phonenumbers' country-code
-extraction, national-prefix stripping and length checks with the region's metadata
-patterns. Everything else (other country codes, international-prefix dialling, letters,
-extensions, regions whose national prefix needs a transform rule) goes through
-phonenumbers once per *unique* value.
+raw text) and computes the result of the common key classes natively, mirroring
+phonenumbers' country-code extraction, national-prefix stripping and length checks with
+the metadata patterns: national numbers of the default region, and ``+`` numbers of every
+geographic country code. Everything else (international-prefix dialling such as ``011``,
+letters, extensions, regions whose national prefix needs a transform rule such as BR or
+JP, non-geographic codes) goes through phonenumbers once per *unique* value.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
@@ -32,7 +33,15 @@ import phonenumbers
 import polars as pl
 from phonenumbers import NumberParseException, PhoneMetadata, ValidationResult
 
-from dupeguard.core._textnorm import WHITESPACE, map_unique, non_empty, strip_ws
+from dupeguard.core._textnorm import (
+    WHITESPACE,
+    empty_to_null,
+    map_unique,
+    on_subset,
+    scatter,
+    series_expr,
+    strip_ws,
+)
 from dupeguard.core.errors import ConfigError
 
 __all__ = ["normalize_phone", "phone_expr"]
@@ -139,53 +148,66 @@ class _Meta:
             too_long=tuple(n for n, r in status.items() if r == ValidationResult.TOO_LONG),
         )
 
-    def matches(self, x: pl.Expr) -> pl.Expr:
+    def matches(self, x: pl.Series) -> pl.Series:
         return x.str.contains(f"^(?:{self.general})$")
 
-    def strip_prefix(self, x: pl.Expr) -> pl.Expr:
+    def strip_prefix(self, x: pl.Series) -> pl.Series:
         """phonenumbers' ``_maybe_strip_national_prefix_carrier_code`` (no transform)."""
         if self.npp is None:
             return x
         prefix = f"^(?:{self.npp})"
-        stripped = x.str.replace(prefix, "")
-        keep = self.matches(x) & ~self.matches(stripped)
-        return pl.when(x.str.contains(prefix) & ~keep).then(stripped).otherwise(x)
+
+        def strip(sub: pl.Series) -> pl.Series:
+            stripped = sub.str.replace(prefix, "")
+            keep = self.matches(sub) & ~self.matches(stripped)
+            return sub.zip_with(keep, stripped)
+
+        return on_subset(x, x.str.contains(prefix), strip)
+
+
+_FastPath = Callable[[pl.Series], tuple[pl.Series, pl.Series]]
+
+
+def _finish(nat: pl.Series, meta: _Meta, check: _Meta, cc: str) -> pl.Series:
+    """National prefix stripping (``meta``), length check (``check``), E.164 formatting."""
+    stripped = meta.strip_prefix(nat)
+    nat2 = stripped.zip_with(stripped.str.len_bytes().is_in(meta.strippable), nat)
+    ok = (nat.str.len_bytes() >= 2) & nat2.str.len_bytes().is_in(check.possible)
+    e164 = ("+" + cc) + nat2
+    return e164.zip_with(ok, e164.clear(n=e164.len()))
 
 
 @dataclass(frozen=True)
 class _Plan:
+    """Fast path for national numbers (no ``+``) read in a default region."""
+
     cc: str
     idd: str | None
-    default: _Meta  # metadata of the default region (national numbers)
-    main: _Meta  # metadata of the country code's main region (everything else)
+    default: _Meta  # metadata of the default region
+    main: _Meta  # metadata of the country code's main region
 
-    def finish(self, nat: pl.Expr, meta: _Meta) -> pl.Expr:
-        """National prefix stripping, length checks and E.164 formatting of ``nat``."""
-        stripped = meta.strip_prefix(nat)
-        accept = stripped.str.len_bytes().is_in(meta.strippable)
-        nat2 = pl.when(accept).then(stripped).otherwise(nat)
-        ok = (nat.str.len_bytes() >= 2) & nat2.str.len_bytes().is_in(self.main.possible)
-        return pl.when(ok).then(pl.concat_str([pl.lit("+" + self.cc), nat2]))
+    def national(self, n: pl.Series) -> tuple[pl.Series, pl.Series]:
+        """(result, handled) for digits-only keys."""
+        result = _finish(n, self.default, self.main, self.cc)
+        idx = n.str.starts_with(self.cc).arg_true()
+        if idx.len():
+            # Country code written without "+": phonenumbers keeps it stripped if the
+            # rest is a better national number or the whole is too long.
+            full = n.gather(idx)
+            rest = self.default.strip_prefix(full.str.slice(len(self.cc)))
+            extract = (~self.default.matches(full) & self.default.matches(rest)) | (
+                full.str.len_bytes().is_in(self.default.too_long)
+            )
+            found = _finish(rest.filter(extract), self.main, self.main, self.cc)
+            result = scatter(result, idx.filter(extract), found)
+        if self.idd is None:
+            return result, n.is_not_null()
+        return result, ~n.str.contains(f"^(?:{self.idd})")
 
-    def national(self, n: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-        """(result, handled) for a digits-only key read in the default region."""
-        rest = self.default.strip_prefix(n.str.slice(len(self.cc)))
-        extract = n.str.starts_with(self.cc) & (
-            (~self.default.matches(n) & self.default.matches(rest))
-            | n.str.len_bytes().is_in(self.default.too_long)
-        )
-        result = (
-            pl.when(extract)
-            .then(self.finish(rest, self.main))
-            .otherwise(self.finish(n, self.default))
-        )
-        handled = pl.lit(True) if self.idd is None else ~n.str.contains(f"^(?:{self.idd})")
-        return result, handled
 
-    def international(self, d: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-        """(result, handled) for the digits after a ``+``: own country code only."""
-        handled = d.str.starts_with(self.cc) & (d.str.len_bytes() > 2)
-        return self.finish(d.str.slice(len(self.cc)), self.main), handled
+def _metadata(country_code: int) -> PhoneMetadata | None:
+    region = phonenumbers.region_code_for_country_code(country_code)
+    return PhoneMetadata.metadata_for_region(region)  # None for non-geographic codes
 
 
 @cache
@@ -194,43 +216,77 @@ def _plan(region: str) -> _Plan | None:
     meta = PhoneMetadata.metadata_for_region(region)
     if meta is None or meta.country_code is None:
         return None
-    cc = str(meta.country_code)
-    main_region = phonenumbers.region_code_for_country_code(meta.country_code)
-    main_meta = PhoneMetadata.metadata_for_region(main_region)
-    if main_meta is None:
-        return None
-    # The fast path assumes no shorter prefix of the country code is a country code.
-    if any(int(cc[:i]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE for i in range(1, len(cc))):
-        return None
+    main_meta = _metadata(meta.country_code)
     idd = meta.international_prefix or None
-    default, main = _Meta.of(meta), _Meta.of(main_meta)
-    if default is None or main is None or (idd is not None and not _rust_regex_ok(idd)):
+    if main_meta is None or (idd is not None and not _rust_regex_ok(idd)):
         return None
-    return _Plan(cc=cc, idd=idd, default=default, main=main)
+    default, main = _Meta.of(meta), _Meta.of(main_meta)
+    if default is None or main is None:
+        return None
+    return _Plan(cc=str(meta.country_code), idd=idd, default=default, main=main)
+
+
+@cache
+def _country_meta(cc: str) -> _Meta | None:
+    meta = _metadata(int(cc))
+    return None if meta is None else _Meta.of(meta)
+
+
+@cache
+def _country_codes() -> str:
+    # Country calling codes form a prefix-free set, so the alternation is unambiguous.
+    codes = sorted(str(cc) for cc in phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+    return "^(" + "|".join(codes) + ")"
+
+
+def _international(d: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """(result, handled) for the digits after a ``+`` (any geographic country code)."""
+    result = d.clear(n=d.len())
+    handled = pl.Series([False] * d.len(), dtype=pl.Boolean)
+    codes = d.str.extract(_country_codes(), 1)
+    codes = codes.zip_with(d.str.len_bytes() > 2, codes.clear(n=codes.len()))
+    for cc in codes.drop_nulls().unique().to_list():
+        meta = _country_meta(cc)
+        if meta is not None:
+            idx = (codes == cc).fill_null(False).arg_true()
+            found = _finish(d.gather(idx).str.slice(len(cc)), meta, meta, cc)
+            result, handled = scatter(result, idx, found), scatter(handled, idx, True)
+    return result, handled
+
+
+def _phone_series(s: pl.Series, region: str) -> pl.Series:
+    pre = s.str.strip_chars(WHITESPACE)
+    pre = on_subset(pre, pre.str.starts_with("00"), lambda x: "+" + x.str.slice(2))
+    pre = empty_to_null(pre)
+    simple = pre.str.contains(f"^(?:{_SIMPLE})$") & (pre.str.len_chars() <= _MAX_INPUT)
+    simple = simple.fill_null(False)
+    plus = pre.str.starts_with("+").fill_null(False)
+    digits = on_subset(pre, simple, lambda x: x.str.replace_all("[^0-9]", ""))
+    source = on_subset(digits, simple & plus, lambda x: "+" + x)  # key, or the raw text
+    result = pre.clear(n=pre.len())
+    done = pre.is_null()
+    plan = _plan(region)
+    fast: list[tuple[pl.Series, _FastPath]] = [(simple & plus, _international)]
+    if plan is not None:
+        fast.append((simple & ~plus, plan.national))
+    for mask, method in fast:
+        idx = mask.arg_true()
+        if idx.len():
+            found, handled = method(digits.gather(idx))
+            result = scatter(result, idx.filter(handled), found.filter(handled))
+            done = scatter(done, idx.filter(handled), True)
+    idx = (~done).arg_true()
+    if idx.len():
+        result = scatter(result, idx, map_unique(source.gather(idx), _e164_in(region)))
+    return result
+
+
+@cache
+def _e164_in(region: str) -> Callable[[str], str | None]:
+    return lambda text: _e164(text, region)
 
 
 def phone_expr(e: pl.Expr, default_region: str = "US") -> pl.Expr:
     """Vectorised :func:`normalize_phone` (same results; see the module docstring)."""
     region = _check_region(default_region)
-    trimmed = e.str.strip_chars(WHITESPACE)
-    pre = non_empty(
-        pl.when(trimmed.str.starts_with("00"))
-        .then(pl.concat_str([pl.lit("+"), trimmed.str.slice(2)]))
-        .otherwise(trimmed)
-    )
-    simple = pre.str.contains(f"^(?:{_SIMPLE})$") & (pre.str.len_chars() <= _MAX_INPUT)
-    plus = pre.str.starts_with("+")
-    digits = pre.str.replace_all("[^0-9]", "")
-    key = pl.when(plus).then(pl.concat_str([pl.lit("+"), digits])).otherwise(digits)
-    plan = _plan(region)
-    if plan is None:
-        fast: pl.Expr = pl.lit(None, dtype=pl.String)
-        handled: pl.Expr = pl.lit(False)
-    else:
-        nat_result, nat_handled = plan.national(digits)
-        int_result, int_handled = plan.international(digits)
-        fast = pl.when(plus).then(int_result).otherwise(nat_result)
-        handled = simple & pl.when(plus).then(int_handled).otherwise(nat_handled)
-    source = pl.when(simple).then(key).otherwise(pre)
-    slow = map_unique(pl.when(~handled).then(source), lambda t: _e164(t, region))
-    return pl.when(handled).then(fast).otherwise(slow)
+    return series_expr(e, lambda s: _phone_series(s, region))

@@ -167,14 +167,16 @@ def _people(b: _Builder) -> None:
             b.derive("first", "person_name", first.name, group="name")
             fields: tuple[str, ...] = (first.name, last.name)
         elif full is not None:
-            b.derive("first", "first_token", full.name, group="name")
+            b.derive("full_name", "person_name", full.name)
+            b.derive("first", "first_token", "full_name", group="name")
             fields = (full.name, last.name)
         else:
             b.derive("first", "text", "__none__", group="name")
             fields = (last.name,)
     elif full is not None:
-        b.derive("first", "first_token", full.name, group="name")
-        b.derive("last", "last_token", full.name, group="name")
+        b.derive("full_name", "person_name", full.name)
+        b.derive("first", "first_token", "full_name", group="name")
+        b.derive("last", "last_token", "full_name", group="name")
         fields = (full.name,)
     else:
         return
@@ -212,7 +214,7 @@ def _organisations(b: _Builder) -> None:
         b.comparisons.append(lib.company_comparison(column=col, acronym=acro, field=spec.name))
         if b.first(Kind.FIRST_NAME) is None and b.first(Kind.LAST_NAME) is None:
             # the company is the record's name (company entity, or a file with no person names)
-            key = b.derive(f"{spec.name}__key", "company_key", col)
+            key = b.derive(f"{spec.name}__key", "company_key", col, acro)
             b.block(spec.name, (col,), ("locality_key",))
             b.block(f"{spec.name}_acronym", (key,), ("locality_key",))
             sound = b.derive(f"{spec.name}__sound", "phonetic", col)

@@ -32,7 +32,8 @@ _RAW = "__raw__"
 
 
 def _token(expr: pl.Expr, which: str) -> pl.Expr:
-    tokens = norm.person_name_expr(expr).str.split(" ")
+    """First or last token of an already normalised name (a lone token is a last name)."""
+    tokens = expr.str.split(" ")
     count = tokens.list.len()
     if which == "first":
         return pl.when(count >= 2).then(tokens.list.first()).otherwise(None)
@@ -49,11 +50,6 @@ def _date_days(expr: pl.Expr) -> pl.Expr:
     return expr.str.to_date("%Y-%m-%d", strict=False).cast(pl.Int32).cast(pl.Float64)
 
 
-def _company_key(expr: pl.Expr) -> pl.Expr:
-    acronym = norm.company_acronym_expr(expr)
-    return pl.when(acronym.is_not_null()).then(acronym).otherwise(expr)
-
-
 def _blank_to_null(expr: pl.Expr) -> pl.Expr:
     return pl.when(expr.str.len_chars() > 0).then(expr).otherwise(None)
 
@@ -66,7 +62,6 @@ _UNARY: dict[str, Callable[[pl.Expr], pl.Expr]] = {
     "email_local": lambda e: e.str.split("@").list.first(),
     "company": norm.company_expr,
     "company_acronym": norm.company_acronym_expr,
-    "company_key": _company_key,
     "domain": norm.domain_expr,
     "street": norm.street_expr,
     "zip": norm.zip_expr,
@@ -89,6 +84,8 @@ def derive_expr(
         expr = norm.phone_expr(sources[0], default_region=default_region)
     elif d.op == "concat":
         expr = _blank_to_null(pl.concat_str(sources, separator=" ", ignore_nulls=True))
+    elif d.op == "company_key":  # the acronym of a multi-word name, else the name itself
+        expr = pl.coalesce(sources[1], sources[0])
     elif d.op == "sorted_pair":
         expr = _blank_to_null(_sorted_pair(sources[0], sources[1]))
     elif d.op in _UNARY:
