@@ -10,10 +10,7 @@ from __future__ import annotations
 import random
 import re
 
-try:
-    from . import crm_pools as pools
-except ImportError:  # run as a script from bench/
-    import crm_pools as pools  # type: ignore[no-redef]
+from . import pools
 
 _QWERTY_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
 _NEIGHBOURS: dict[str, str] = {}
@@ -27,12 +24,28 @@ for _r, _row in enumerate(_QWERTY_ROWS):
         _NEIGHBOURS[_ch] = "".join(near)
 
 PHONE_FORMATS: tuple[str, ...] = (
-    "({a}) {e}-{l}", "{a}-{e}-{l}", "{a}.{e}.{l}", "+1 {a} {e} {l}", "1-{a}-{e}-{l}",
-    "{a}{e}{l}", "+1{a}{e}{l}", "{a} {e} {l}", "+1 ({a}) {e}-{l}",
+    "({a}) {e}-{l}",
+    "{a}-{e}-{l}",
+    "{a}.{e}.{l}",
+    "+1 {a} {e} {l}",
+    "1-{a}-{e}-{l}",
+    "{a}{e}{l}",
+    "+1{a}{e}{l}",
+    "{a} {e} {l}",
+    "+1 ({a}) {e}-{l}",
 )
 # Original records mostly use the first two formats.
-ORIGINAL_PHONE_FORMAT_WEIGHTS: tuple[float, ...] = (0.40, 0.30, 0.08, 0.04, 0.03, 0.10,
-                                                    0.02, 0.02, 0.01)
+ORIGINAL_PHONE_FORMAT_WEIGHTS: tuple[float, ...] = (
+    0.40,
+    0.30,
+    0.08,
+    0.04,
+    0.03,
+    0.10,
+    0.02,
+    0.02,
+    0.01,
+)
 
 _STREET_FULL_TO_ABBR = {full: abbr for full, abbr, _ in pools.STREET_TYPES}
 _STREET_FULL_TO_ABBR |= {"Suite": "Ste", "Apartment": "Apt", "North": "N", "South": "S"}
@@ -204,8 +217,7 @@ def swap_and_ampersand(name: str) -> str:
 
 def acronym(core: str) -> str:
     """``"Pacific Data Systems"`` -> ``"PDS"`` (empty if the core has fewer than 3 words)."""
-    words = [w for w in core.replace("-", " ").split() if w.lower() not in
-             pools.ACRONYM_STOPWORDS]
+    words = [w for w in core.replace("-", " ").split() if w.lower() not in pools.ACRONYM_STOPWORDS]
     if len(words) < 3:
         return ""
     return "".join(w[0].upper() for w in words)
@@ -219,8 +231,16 @@ def website_variant(domain: str, rng: random.Random, *, original: bool = False) 
         forms = ("https://www.{d}", "www.{d}", "{d}", "http://www.{d}", "https://{d}")
         weights = (0.35, 0.25, 0.2, 0.1, 0.1)
     else:
-        forms = ("https://www.{d}/", "{d}", "http://{d}/about", "www.{d}",
-                 "https://{d}/contact-us", "http://www.{d}/", "https://{d}", "{D}")
+        forms = (
+            "https://www.{d}/",
+            "{d}",
+            "http://{d}/about",
+            "www.{d}",
+            "https://{d}/contact-us",
+            "http://www.{d}/",
+            "https://{d}",
+            "{D}",
+        )
         weights = (0.2, 0.2, 0.12, 0.15, 0.08, 0.1, 0.1, 0.05)
     form = rng.choices(forms, weights=weights)[0]
     return form.format(d=domain, D=domain.upper())
