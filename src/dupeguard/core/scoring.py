@@ -26,7 +26,7 @@ from .errors import ConfigError
 __all__ = ["Model", "estimate", "pattern_counts", "prior_probabilities"]
 
 _PRIOR_STRENGTH = 20.0  # pseudo-pairs behind the default m/u of every comparison
-_MAX_TF_BITS = 8.0  # bound on the term-frequency adjustment of one comparison, in bits
+_MAX_TF_BITS = 2.0  # rarity moves a comparison by at most a factor of 4 (see bench calibration)
 
 
 def prior_probabilities(n_levels: int) -> tuple[np.ndarray, np.ndarray]:
