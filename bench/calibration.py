@@ -12,6 +12,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from pathlib import Path
 
@@ -35,7 +36,7 @@ def reliability(records_path: Path, entity: str) -> pl.DataFrame:
         .with_columns(same=pl.col("a") == pl.col("b"))
     )
     index = np.digitize(labelled["similarity"].to_numpy(), EDGES[1:-1])
-    labels = [f"[{lo:g}, {hi:g})" for lo, hi in zip(EDGES[:-1], EDGES[1:], strict=True)]
+    labels = [f"[{lo:g}, {hi:g})" for lo, hi in itertools.pairwise(EDGES)]
     return (
         labelled.with_columns(bin=pl.Series([labels[i] for i in index]), index=pl.Series(index))
         .group_by("index", "bin")
