@@ -83,14 +83,6 @@ class PairColumn:
     def equal(self) -> np.ndarray:
         return (self.left == self.right) & (self.left >= 0)
 
-    def take(self, rows: np.ndarray) -> PairColumn:
-        return PairColumn(self.left[rows], self.right[rows], self.values)
-
-    def left_values(self) -> np.ndarray:
-        return _lookup(self.values, self.left)
-
-    def right_values(self) -> np.ndarray:
-        return _lookup(self.values, self.right)
 
 
 @dataclass(slots=True)
@@ -103,9 +95,6 @@ class NumericColumn:
     @property
     def missing(self) -> np.ndarray:
         return np.isnan(self.left) | np.isnan(self.right)
-
-    def take(self, rows: np.ndarray) -> NumericColumn:
-        return NumericColumn(self.left[rows], self.right[rows])
 
 
 def factorize(series: Sequence[pl.Series]) -> tuple[list[np.ndarray], np.ndarray]:
@@ -123,13 +112,6 @@ def factorize(series: Sequence[pl.Series]) -> tuple[list[np.ndarray], np.ndarray
         out.append(codes[start : start + len(s)])
         start += len(s)
     return out, values
-
-
-def _lookup(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    out = np.empty(len(codes), dtype=object)
-    ok = codes >= 0
-    out[ok] = values[codes[ok]]
-    return out
 
 
 def pair_similarity(

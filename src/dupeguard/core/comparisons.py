@@ -32,7 +32,6 @@ __all__ = [
     "number_comparison",
     "person_name_comparison",
     "phone_comparison",
-    "simple_comparison",
     "text_comparison",
 ]
 
@@ -538,10 +537,6 @@ def identifier_comparison(*, column: str, field: str, label: str) -> Comparison:
         label=label,
         personal=True,
     )
-
-
-def simple_comparison(*, column: str, field: str, label: str) -> Comparison:
-    return exact_comparison(column=column, field=field, label=label)
 
 
 def number_comparison(

@@ -109,11 +109,6 @@ class Plan:
                     return i
         return 0
 
-    def derived_named(self, name: str) -> Derived:
-        for d in self.derived:
-            if d.name == name:
-                return d
-        raise KeyError(name)
 
 
 class _Builder:
