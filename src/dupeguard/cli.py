@@ -134,22 +134,23 @@ class _Progress:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
             self._bar = Progress(
-                TextColumn("{task.description:<10}"),
+                TextColumn("{task.description}"),
                 BarColumn(),
-                TextColumn("{task.completed:,}/{task.total:,} pairs"),
                 TimeElapsedColumn(),
                 console=Console(stderr=True),
                 transient=True,
             )
             self._bar.__enter__()
-            self._task = self._bar.add_task("reading", total=0)
+            self._task = self._bar.add_task("reading", total=None)
         return self
 
     def update(self, stage: str, done: int, total: int) -> None:
         if not self.enabled:
             return
         if self._bar is not None:
-            self._bar.update(self._task, completed=done, total=total, description=stage)
+            label = f"{stage} {done:,}/{total:,} pairs" if total else stage
+            # no total: an indeterminate (pulsing) bar
+            self._bar.update(self._task, completed=done, total=total or None, description=label)
         elif stage != self._stage and stage != "done":
             print(f"dupeguard: {stage}…", file=sys.stderr, flush=True)
         self._stage = stage
