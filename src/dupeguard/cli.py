@@ -118,6 +118,138 @@ def scan(
         )
 
 
+db_app = typer.Typer(help="Database administration.", no_args_is_help=True)
+workspace_app = typer.Typer(help="Workspaces (tenants).", no_args_is_help=True)
+key_app = typer.Typer(help="API keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(workspace_app, name="workspace")
+app.add_typer(key_app, name="key")
+
+
+def _database() -> Any:
+    """A session factory for the configured database, migrated to the latest schema."""
+    from .settings import get_settings
+    from .store.migrate import upgrade
+    from .store.session import make_engine, sessionmaker_for
+
+    engine = make_engine(get_settings().database_url)
+    upgrade(engine)
+    return sessionmaker_for(engine)
+
+
+def _emit(payload: dict[str, Any]) -> None:
+    import json
+
+    typer.echo(json.dumps(payload, indent=2, default=str))
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database (DUPEGUARD_DATABASE_URL) to the latest schema."""
+    from .settings import get_settings
+    from .store.session import make_engine
+
+    url = get_settings().database_url
+    _database()
+    typer.echo(f"database at the latest schema: {make_engine(url).url.render_as_string()}")
+
+
+@workspace_app.command("create")
+def workspace_create(
+    name: Annotated[str, typer.Argument(help="Workspace name.")],
+    credits: Annotated[int, typer.Option(help="Opening credit balance.")] = 0,
+) -> None:
+    """Create a workspace and an admin API key; prints JSON with workspace_id and api_key."""
+    from .services.keys import create_key
+    from .services.workspaces import create_workspace
+    from .store.session import session_scope
+
+    with session_scope(_database()) as session:
+        workspace = create_workspace(session=session, name=name, credits=credits)
+        key, plaintext = create_key(
+            session=session,
+            workspace_id=workspace.id,
+            scopes=["read", "write", "write:ai", "admin"],
+            name="created with the workspace",
+        )
+        _emit(
+            {
+                "workspace_id": workspace.id,
+                "name": workspace.name,
+                "credits": workspace.credits,
+                "api_key": plaintext,
+                "key_id": key.id,
+                "scopes": key.scopes,
+            }
+        )
+
+
+@key_app.command("create")
+def key_create(
+    workspace: Annotated[str, typer.Option(help="Workspace id.")],
+    scopes: Annotated[str, typer.Option(help="Comma-separated: read,write,write:ai,admin.")],
+    expires: Annotated[
+        str | None, typer.Option(help="Expiry: an ISO 8601 date or time, or 30d / 12h.")
+    ] = None,
+    name: Annotated[str, typer.Option(help="A label for the key.")] = "",
+) -> None:
+    """Create an API key; prints JSON with workspace_id and api_key (shown only once)."""
+    from .services.keys import create_key
+    from .store.session import session_scope
+
+    with session_scope(_database()) as session:
+        key, plaintext = create_key(
+            session=session,
+            workspace_id=workspace,
+            scopes=scopes,
+            expires_at=_parse_expiry(expires),
+            name=name,
+        )
+        _emit(
+            {
+                "workspace_id": key.workspace_id,
+                "api_key": plaintext,
+                "key_id": key.id,
+                "scopes": key.scopes,
+                "expires_at": key.expires_at.isoformat() if key.expires_at else None,
+            }
+        )
+
+
+@key_app.command("revoke")
+def key_revoke(
+    key_id: Annotated[str, typer.Argument(help="Key id (from key create).")],
+    workspace: Annotated[str, typer.Option(help="Workspace id.")],
+) -> None:
+    """Revoke an API key at once."""
+    from .services.keys import revoke_key
+    from .store.session import session_scope
+
+    with session_scope(_database()) as session:
+        key = revoke_key(session=session, workspace_id=workspace, key_id=key_id)
+        _emit({"key_id": key.id, "revoked_at": key.revoked_at})
+
+
+def _parse_expiry(value: str | None) -> Any:
+    import re
+    from datetime import UTC, datetime, timedelta
+
+    if value is None:
+        return None
+    match = re.fullmatch(r"\s*(\d+)\s*([dh])\s*", value)
+    if match:
+        amount, unit = int(match.group(1)), match.group(2)
+        delta = timedelta(days=amount) if unit == "d" else timedelta(hours=amount)
+        return datetime.now(UTC) + delta
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValidationError(
+            f"--expires takes an ISO 8601 date or time, or a duration like 30d, got {value!r}"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 class _Progress:
     """Progress on stderr for large inputs: a bar on a terminal, one line per stage otherwise."""
 
@@ -174,6 +306,9 @@ def main() -> None:
     except BrokenPipeError:
         sys.stderr.close()
         sys.exit(0)
+    except _database_errors() as exc:
+        print(f"dupeguard: error: {_database_message(exc)}", file=sys.stderr)
+        sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except Exception as exc:  # usage errors, and anything unforeseen
@@ -189,6 +324,26 @@ def main() -> None:
             file=sys.stderr,
         )
         sys.exit(1)
+
+
+def _database_errors() -> tuple[type[BaseException], ...]:
+    from pydantic import ValidationError as SettingsError
+    from sqlalchemy.exc import OperationalError
+
+    return (OperationalError, SettingsError)
+
+
+def _database_message(exc: BaseException) -> str:
+    from sqlalchemy.exc import OperationalError
+
+    if isinstance(exc, OperationalError):
+        first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        return f"cannot use the database: {first}"
+    errors = getattr(exc, "errors", lambda: [])()
+    if errors:
+        where = ".".join(str(p) for p in errors[0].get("loc", ()))
+        return f"bad setting DUPEGUARD_{where.upper()}: {errors[0].get('msg', '')}"
+    return str(exc).splitlines()[0]
 
 
 if __name__ == "__main__":

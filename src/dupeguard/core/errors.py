@@ -10,9 +10,15 @@ from typing import Any
 
 __all__ = [
     "ConfigError",
+    "ConflictError",
     "DupeguardError",
+    "IdempotencyConflict",
     "InputError",
+    "InsufficientCredits",
+    "InsufficientPermissions",
+    "InvalidKey",
     "NotFoundError",
+    "RateLimited",
     "ValidationError",
 ]
 
@@ -43,4 +49,38 @@ class InputError(ValidationError):
 
 
 class NotFoundError(DupeguardError):
+    """No such thing in this workspace (also what another workspace's ids get: no leak)."""
+
     code = "not_found"
+
+
+class InvalidKey(DupeguardError):
+    """A missing, malformed, unknown, revoked or expired API key."""
+
+    code = "invalid_key"
+
+
+class InsufficientPermissions(DupeguardError):
+    """The key lacks a scope the operation needs."""
+
+    code = "insufficient_permissions"
+
+
+class InsufficientCredits(DupeguardError):
+    """The workspace's credit balance does not cover the operation; nothing was charged."""
+
+    code = "insufficient_credits"
+
+
+class RateLimited(DupeguardError):
+    code = "rate_limited"
+
+
+class ConflictError(DupeguardError):
+    code = "conflict"
+
+
+class IdempotencyConflict(ConflictError):
+    """The same Idempotency-Key came back with a different request."""
+
+    code = "idempotency_conflict"

@@ -1,0 +1,48 @@
+"""Settings from the environment (``DUPEGUARD_*``), validated when they are first asked for.
+
+Nothing is read at import time: call :func:`get_settings` (cached) or build :class:`Settings`
+yourself in tests.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings"]
+
+_RATE = re.compile(r"^\s*\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?\s*$", re.IGNORECASE)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DUPEGUARD_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///./dupeguard.db",
+        description="SQLAlchemy URL; SQLite file by default, postgresql://… for production.",
+    )
+    redis_url: str | None = Field(default=None, description="Shared rate limits when set.")
+    rate_limit: str = Field(default="600/minute", description="Requests per key, e.g. 600/minute.")
+    default_region: str = Field(default="US", description="Default phone region (ISO code).")
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        if not _RATE.match(value):
+            raise ValueError(f"rate limit must look like '600/minute', got {value!r}")
+        return value.strip()
+
+    @field_validator("default_region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z]{2}", value.strip()):
+            raise ValueError(f"default region must be a two-letter ISO code, got {value!r}")
+        return value.strip().upper()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
