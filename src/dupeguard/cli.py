@@ -118,6 +118,39 @@ def scan(
         )
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free port).")
+    ] = 8000,
+) -> None:
+    """Run the API (docs at /docs); migrates the database (DUPEGUARD_DATABASE_URL) first."""
+    import socket
+
+    import uvicorn
+
+    from .api.app import create_app
+
+    application = create_app()
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ValidationError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    bound = sock.getsockname()[1]
+    url = f"http://{f'[{host}]' if family == socket.AF_INET6 else host}:{bound}"
+    typer.echo(f"dupeguard: serving {url} (API docs: {url}/docs)")
+    config = uvicorn.Config(application, host=host, port=bound, server_header=False)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+
+
 db_app = typer.Typer(help="Database administration.", no_args_is_help=True)
 workspace_app = typer.Typer(help="Workspaces (tenants).", no_args_is_help=True)
 key_app = typer.Typer(help="API keys.", no_args_is_help=True)

@@ -1,61 +1,103 @@
-"""`make run`: a demo scan of synthetic CRM contacts, printed as a short report.
+"""`make run`: the server on the embedded SQLite database, with a demo workspace.
 
-The service (REST API and web UI) is not built yet; until it is, `make run` shows what the
-matching core does on data with the messes real CRMs have.
+The first run creates the workspace and loads synthetic contacts and companies (with the
+duplicates real CRMs have); every run prints the URL, a fresh API key and a curl line that
+calls detect-duplicates.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
-import time
 from pathlib import Path
 
-import polars as pl
-
-from .engine.io import write_table
-from .engine.scan import scan
-from .engine.schema import fields_for
-from .synthetic import generate_contacts
-
 DEMO_DIR = Path("demo")
-RECORDS = 5_000
+STATE = DEMO_DIR / "workspace.json"
+CONTACTS = 3_000
+COMPANIES = 1_000
+
+
+def _ensure_workspace(sessions: object) -> tuple[str, str]:
+    """The demo workspace id (created and loaded on first use) and a new API key for it."""
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from .services.keys import create_key
+    from .services.records import MAX_BULK, create_records
+    from .services.workspaces import create_workspace, get_workspace
+    from .store.session import session_scope
+    from .synthetic import generate_companies, generate_contacts
+
+    assert isinstance(sessions, sessionmaker)
+    factory: sessionmaker[Session] = sessions
+    workspace_id = None
+    if STATE.exists():
+        workspace_id = json.loads(STATE.read_text()).get("workspace_id")
+        try:
+            with session_scope(factory) as session:
+                get_workspace(session=session, workspace_id=workspace_id)
+        except Exception:
+            workspace_id = None
+    if workspace_id is None:
+        print("Creating the demo workspace with synthetic contacts and companies …", flush=True)
+        with session_scope(factory) as session:
+            workspace = create_workspace(session=session, name="Demo", credits=1_000)
+            workspace_id = workspace.id
+            for entity, (frame, _) in (
+                ("contact", generate_contacts(CONTACTS, seed=7)),
+                ("company", generate_companies(COMPANIES, seed=7)),
+            ):
+                rows = []
+                for row in frame.drop("id", "created_at").iter_rows(named=True):
+                    data = {k: v for k, v in row.items() if v not in (None, "")}
+                    if entity == "company" and "website" in data:
+                        data["domain"] = data.pop("website")
+                    rows.append({"data": data})
+                for start in range(0, len(rows), MAX_BULK):
+                    create_records(
+                        session=session,
+                        workspace_id=workspace_id,
+                        entity=entity,
+                        rows=rows[start : start + MAX_BULK],
+                    )
+        DEMO_DIR.mkdir(exist_ok=True)
+        STATE.write_text(json.dumps({"workspace_id": workspace_id}))
+    with session_scope(factory) as session:
+        _, plaintext = create_key(
+            session=session,
+            workspace_id=workspace_id,
+            scopes=["read", "write", "write:ai", "admin"],
+            name="make run",
+        )
+    return workspace_id, plaintext
 
 
 def main() -> int:
-    DEMO_DIR.mkdir(exist_ok=True)
-    source = DEMO_DIR / "contacts.csv"
-    if not source.exists():
-        records, _ = generate_contacts(RECORDS, seed=7)
-        records.write_csv(source)
-    records = pl.read_csv(source, infer_schema=False)
-    started = time.perf_counter()
-    result = scan(records, fields_for(records, entity="contact", id_column="id"))
-    seconds = time.perf_counter() - started
-    write_table(result.pairs, DEMO_DIR / "pairs.csv", "csv")
-    write_table(result.clusters, DEMO_DIR / "clusters.csv", "csv")
-    sets = result.clusters["cluster_id"].n_unique() if result.clusters.height else 0
-    print(f"dupeguard demo: scanned {result.records:,} synthetic contacts in {seconds:.1f} s")
-    print(f"  {result.matched_pairs:,} duplicate pairs in {sets:,} duplicate record sets\n")
-    by_id = {row["id"]: row for row in records.iter_rows(named=True)}
-    shown = result.pairs.filter(pl.col("similarity") < 0.999).head(3)
-    for pair in (shown if shown.height else result.pairs.head(3)).iter_rows(named=True):
-        print(f"  {pair['similarity']:.3f}  {pair['reason']}")
-        for rid in (pair["primary_id"], pair["duplicate_id"]):
-            row = by_id[rid]
-            fields = ", ".join(
-                str(row[c])
-                for c in ("first_name", "last_name", "email", "phone", "company")
-                if row.get(c)
-            )
-            print(f"         {rid}: {fields}")
-        print()
-    print(f"Input:    {source}")
-    print(f"Pairs:    {DEMO_DIR / 'pairs.csv'}")
-    print(f"Clusters: {DEMO_DIR / 'clusters.csv'}")
+    import uvicorn
+
+    from .api.app import create_app
+    from .settings import Settings
+
+    host = os.environ.get("DUPEGUARD_HOST", "127.0.0.1")
+    port = int(os.environ.get("DUPEGUARD_PORT", "8000"))
+    app = create_app(Settings())
+    workspace_id, key = _ensure_workspace(app.state.sessions)
+    url = f"http://{host}:{port}"
     print(
-        "Try it on your own file: .venv/bin/dupeguard scan YOUR.csv --out pairs.csv "
-        "--clusters clusters.csv"
+        f"""
+dupeguard is running at {url}   (API docs: {url}/docs)
+demo workspace: {workspace_id}
+API key:        {key}
+
+Try it:
+  curl -s -X POST {url}/v1/ai/detect-duplicates \\
+    -H "Authorization: Bearer {key}" \\
+    -H "Content-Type: application/json" \\
+    -d '{{"entity_type": "contact", "threshold": 0.9, "limit": 5}}'
+""",
+        flush=True,
     )
+    uvicorn.run(app, host=host, port=port, log_level="warning")
     return 0
 
 

@@ -291,3 +291,50 @@ def test_idempotency_replay_conflict_and_single_run(sessions, ws: str) -> None:
     )
     assert isinstance(released, idempotency.Claim)
     idempotency.release(sessions=sessions, claim=released)
+
+
+def test_bulk_create_gives_a_result_per_row_and_one_bad_row_aborts_nothing(sessions, ws) -> None:
+    rows = [{"data": {"email": f"u{i}@x.com"}, "tags": ["bulk"]} for i in range(5)]
+    rows.insert(2, {"data": {"Bad Key": 1}})
+    rows.append({"data": {"a": "b"}, "list_ids": ["no-such-list"]})
+    with session_scope(sessions) as s:
+        results = svc.create_records(session=s, workspace_id=ws, entity="contact", rows=rows)
+    assert [r["status"] for r in results] == ["created"] * 2 + ["error"] + ["created"] * 3 + [
+        "error"
+    ]
+    assert [r["index"] for r in results] == list(range(7))
+    assert results[2]["error"]["code"] == "validation_error"
+    assert results[6]["error"]["code"] == "not_found"
+    with session_scope(sessions) as s:
+        page, _ = svc.list_records(
+            session=s, workspace_id=ws, entity="contact", scope=svc.RecordFilter(tag="bulk")
+        )
+        assert sorted(r.id for r in page) == sorted(
+            r["record_id"] for r in results if r["status"] == "created"
+        )
+    with pytest.raises(ValidationError), session_scope(sessions) as s:
+        svc.create_records(
+            session=s, workspace_id=ws, entity="contact", rows=[{"data": {}}] * (svc.MAX_BULK + 1)
+        )
+
+
+def test_scan_cost_follows_the_workspace_size(sessions, ws: str) -> None:
+    with session_scope(sessions) as s:
+        for start in (0, 5_001):
+            svc.create_records(
+                session=s,
+                workspace_id=ws,
+                entity="company",
+                rows=[{"data": {"name": f"Co {i}"}} for i in range(start, start + 5_000)],
+            )
+        svc.create_record(session=s, workspace_id=ws, entity="company", data={"name": "last"})
+        result = detect_duplicates(
+            session=s,
+            workspace_id=ws,
+            entity_type="contact",
+            threshold=0.85,
+            limit=10,
+            scope=svc.RecordFilter(),
+        )
+    # 10,001 records in the workspace (all entities count): the 5-credit tier
+    assert result.credits_remaining == 15 and result.total_candidates == 0

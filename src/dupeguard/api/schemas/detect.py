@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .common import UTCDateTime
+
 __all__ = ["DetectPair", "DetectRequest", "DetectResponse", "DetectScope", "WorkspaceRead"]
 
 
@@ -50,7 +52,7 @@ class WorkspaceData(BaseModel):
     name: str
     credits: int
     record_counts: dict[str, int]
-    created_at: datetime
+    created_at: UTCDateTime
 
 
 class WorkspaceRead(BaseModel):

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["ListCreate", "ListRead", "RecordCreate", "RecordPage", "RecordRead", "RecordUpdate"]
+from .common import UTCDateTime
+
+__all__ = [
+    "BulkCreate",
+    "BulkResponse",
+    "BulkResult",
+    "ListCreate",
+    "ListRead",
+    "RecordCreate",
+    "RecordPage",
+    "RecordRead",
+    "RecordUpdate",
+]
 
 
 class RecordCreate(BaseModel):
@@ -34,9 +45,9 @@ class RecordRead(BaseModel):
     entity: str
     data: dict[str, Any]
     tags: list[str]
-    created_at: datetime
-    updated_at: datetime
-    deleted_at: datetime | None
+    created_at: UTCDateTime
+    updated_at: UTCDateTime
+    deleted_at: UTCDateTime | None
     merged_into: str | None
     version: int
 
@@ -57,4 +68,24 @@ class ListCreate(BaseModel):
 class ListRead(BaseModel):
     id: str
     name: str
-    created_at: datetime
+    created_at: UTCDateTime
+
+
+class BulkCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    records: list[Any] = Field(
+        max_length=10_000,
+        description='Rows like {"data": {...}, "tags": [...]}; each is checked on its own.',
+    )
+
+
+class BulkResult(BaseModel):
+    index: int
+    status: str = Field(description="created, or error")
+    record_id: str | None = None
+    error: dict[str, Any] | None = None
+
+
+class BulkResponse(BaseModel):
+    results: list[BulkResult]

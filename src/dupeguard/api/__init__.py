@@ -1,0 +1,1 @@
+"""The REST API (FastAPI): routers, auth, errors, rate limits, idempotency, request ids."""

@@ -1,0 +1,98 @@
+"""The FastAPI application: ``create_app()`` builds one; nothing happens at import time.
+
+Creating the app connects to the database and migrates it to the latest schema, so a server
+never answers against an old schema. ``app.state`` holds ``settings``, ``engine``, ``sessions``
+(the sessionmaker) and ``limiter``; the engine is disposed and Redis closed on shutdown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.middleware import Middleware
+
+from .. import __version__
+from ..settings import Settings, get_settings
+from ..store.migrate import upgrade
+from ..store.session import make_engine, sessionmaker_for
+from .errors import document_conventions, install_error_handlers
+from .middleware import (
+    DEFAULT_MAX_BODY_SIZE,
+    BodyLimitMiddleware,
+    InternalErrorMiddleware,
+    RequestIdMiddleware,
+)
+from .ratelimit import RateLimiter, RateLimitMiddleware
+from .routes import ROUTERS
+
+__all__ = ["DupeguardAPI", "create_app"]
+
+DESCRIPTION = """Find, prevent and merge duplicate CRM records.
+
+Authenticate with `Authorization: Bearer wbk_…`. Every response carries `X-Request-ID` and,
+under `/v1`, `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`; a 429 also
+carries `Retry-After`. Errors share one envelope:
+`{"error": {"code", "message", "details"}, "request_id"}`.
+"""
+
+
+class DupeguardAPI(FastAPI):
+    """FastAPI whose OpenAPI document describes the real error and header conventions."""
+
+    def openapi(self) -> dict[str, Any]:
+        return document_conventions(super().openapi())
+
+
+def create_app(
+    settings: Settings | None = None, *, max_body_size: int = DEFAULT_MAX_BODY_SIZE
+) -> FastAPI:
+    """A ready application for ``settings`` (default: from the environment).
+
+    ``max_body_size`` caps request bodies in bytes (default 10 MiB; larger is 413).
+    """
+    settings = settings if settings is not None else get_settings()
+    if max_body_size < 0:
+        raise ValueError("max_body_size must be a non-negative number of bytes")
+    limiter = RateLimiter.from_settings(settings)
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    sessions = sessionmaker_for(engine)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await limiter.aclose()
+            engine.dispose()
+
+    app = DupeguardAPI(
+        title="dupeguard",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        lifespan=lifespan,
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(RateLimitMiddleware, limiter=limiter),
+            Middleware(InternalErrorMiddleware),
+            Middleware(BodyLimitMiddleware, max_body_size=max_body_size),
+        ],
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = sessions
+    app.state.limiter = limiter
+    app.state.max_body_size = max_body_size
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

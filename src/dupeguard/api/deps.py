@@ -1,0 +1,83 @@
+"""Typed dependencies for routes.
+
+::
+
+    @router.get("/v1/workspace")
+    def workspace(session: SessionDep, key: KeyDep) -> ...: ...
+
+    @router.post("/v1/ai/detect-duplicates")
+    def detect(session: SessionDep, key: Annotated[ApiKey, Depends(require("write:ai"))]): ...
+
+The key says who is calling; it never trusts a workspace id from the path or body. Services
+take ``workspace_id=key.workspace_id`` and scope every query by it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from functools import cache
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..services.keys import SCOPES, authenticate, require_scope
+from ..store.session import session_scope
+from ..store.tables import ApiKey
+
+__all__ = ["KeyDep", "SessionDep", "current_key", "get_session", "require"]
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A session per request: committed when the route returns, rolled back if it raises.
+
+    Used with ``scope="function"``, so the commit happens *before* the response is sent: a
+    commit that fails becomes an error response, never a 2xx for work that was not saved.
+    (A route streaming its response must therefore not lazy-load while streaming.)
+    """
+    factory: sessionmaker[Session] = request.app.state.sessions
+    with session_scope(factory) as current:
+        yield current
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+# Declares the scheme in OpenAPI (the "Authorize" button in /docs); authentication itself
+# reads the raw header so every failure gets its own invalid_key message.
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    bearerFormat="wbk_…",
+    description="An API key: `Authorization: Bearer wbk_…`.",
+)
+
+
+def current_key(
+    request: Request,
+    session: SessionDep,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> ApiKey:
+    """The calling API key, or InvalidKey (401) when missing, malformed, unknown, revoked or
+    expired."""
+    key = authenticate(session=session, authorization=request.headers.get("authorization"))
+    request.state.key_id = key.id
+    request.state.workspace_id = key.workspace_id
+    return key
+
+
+KeyDep = Annotated[ApiKey, Depends(current_key)]
+
+
+@cache
+def require(scope: str) -> Callable[[ApiKey], ApiKey]:
+    """A dependency: the calling key, which must hold ``scope`` (``admin`` holds them all)."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}: choose from {', '.join(SCOPES)}")
+
+    def dependency(key: KeyDep) -> ApiKey:
+        require_scope(key, scope)
+        return key
+
+    dependency.__name__ = f"require_{scope.replace(':', '_')}"
+    return dependency
