@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,6 +29,7 @@ __all__ = [
     "revoke_key",
 ]
 
+_TOUCH_EVERY = timedelta(minutes=1)
 PREFIX = "wbk_"
 SCOPES = ("read", "write", "write:ai", "admin")
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
@@ -99,7 +100,8 @@ def authenticate(*, session: Session, authorization: str | None) -> ApiKey:
         raise InvalidKey("this API key was revoked")
     if key.expires_at is not None and _aware(key.expires_at) <= now:
         raise InvalidKey("this API key has expired")
-    key.last_used_at = now
+    if key.last_used_at is None or _aware(key.last_used_at) + _TOUCH_EVERY <= now:
+        key.last_used_at = now  # at most once a minute: reads should not all turn into writes
     return key
 
 
