@@ -374,7 +374,7 @@ def _database_message(exc: BaseException) -> str:
     if isinstance(exc, OperationalError):
         first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         return f"cannot use the database: {first}"
-    errors = getattr(exc, "errors", lambda: [])()
+    errors: list[dict[str, Any]] = getattr(exc, "errors", lambda: [])()
     if errors:
         where = ".".join(str(p) for p in errors[0].get("loc", ()))
         return f"bad setting DUPEGUARD_{where.upper()}: {errors[0].get('msg', '')}"
