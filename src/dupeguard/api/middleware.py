@@ -78,6 +78,20 @@ class RequestIdMiddleware:
             await _answer_internal_error(scope, receive, send_with_id)
 
 
+class _StartTracker:
+    """Wraps ``send`` and remembers whether the response has started (then it is too late
+    to answer with an error of our own)."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self._send(message)
+
+
 class InternalErrorMiddleware:
     """An exception nothing handled: log it with the request id, answer a generic 500.
 
@@ -93,18 +107,11 @@ class InternalErrorMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracked = _StartTracker(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, tracked)
         except Exception:
-            if started:
+            if tracked.started:
                 raise
             await _answer_internal_error(scope, receive, send)
 
@@ -146,7 +153,6 @@ class BodyLimitMiddleware:
             return
 
         received = 0
-        started = False
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -157,17 +163,12 @@ class BodyLimitMiddleware:
                     raise PayloadTooLarge(limit)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracked = _StartTracker(send)
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, tracked)
         except PayloadTooLarge:
             # the app let it escape (e.g. read the stream outside FastAPI's body parsing)
-            if started:
+            if tracked.started:
                 raise
             await _answer_too_large(scope, receive, send, limit)
 

@@ -185,26 +185,19 @@ class RecordFilter:
         if self.created_after is not None:
             query = query.where(Record.created_at > self.created_after)
         if self.tag is not None:
-            query = query.where(
-                select(RecordTag.record_id)
-                .where(
-                    RecordTag.record_id == Record.id,
-                    RecordTag.workspace_id == workspace_id,
-                    RecordTag.tag == self.tag,
-                )
-                .exists()
-            )
+            query = query.where(_has(RecordTag, workspace_id, RecordTag.tag == self.tag))
         if self.list_id is not None:
-            query = query.where(
-                select(ListMember.record_id)
-                .where(
-                    ListMember.record_id == Record.id,
-                    ListMember.workspace_id == workspace_id,
-                    ListMember.list_id == self.list_id,
-                )
-                .exists()
-            )
+            query = query.where(_has(ListMember, workspace_id, ListMember.list_id == self.list_id))
         return query
+
+
+def _has(table: type[RecordTag] | type[ListMember], workspace_id: str, condition: Any) -> Any:
+    """EXISTS a row of ``table`` for the record, in the workspace, meeting ``condition``."""
+    return (
+        select(table.record_id)
+        .where(table.record_id == Record.id, table.workspace_id == workspace_id, condition)
+        .exists()
+    )
 
 
 def filtered_records(
@@ -389,7 +382,7 @@ def _bulk_row(row: Any) -> tuple[dict[str, Any], list[str], list[str]]:
     """One bulk row's parts, checked the way single creates are."""
     if not isinstance(row, Mapping) or set(row) - {"data", "tags", "list_ids"}:
         raise ValidationError(
-            "a row is {\"data\": {...}, \"tags\": [...], \"list_ids\": [...]}",
+            'a row is {"data": {...}, "tags": [...], "list_ids": [...]}',
             details={"field": "records"},
         )
     data, tags, list_ids = row.get("data") or {}, row.get("tags") or [], row.get("list_ids") or []
