@@ -160,3 +160,29 @@ def test_timestamps_are_utc_iso8601(client: httpx.Client, workspace) -> None:
         assert stamp.endswith(("+00:00", "Z")), stamp
     assert client.get("/v1/workspace", headers=w.headers).json()["data"]["created_at"].endswith(
         ("+00:00", "Z"))
+
+
+def test_idempotent_record_creation(client: httpx.Client, workspace) -> None:
+    """A retried create with the same Idempotency-Key makes one record, not two."""
+    import uuid
+
+    w = workspace()
+    key = str(uuid.uuid4())
+    headers = {**w.headers, "Idempotency-Key": key}
+    body = {"data": {"email": "retry@acme.com"}}
+    first = client.post("/v1/entities/contact/records", headers=headers, json=body)
+    again = client.post("/v1/entities/contact/records", headers=headers, json=body)
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json() and again.headers["Idempotent-Replayed"] == "true"
+    listing = client.get("/v1/entities/contact/records", headers=w.headers).json()["data"]
+    assert [r["record_id"] for r in listing] == [first.json()["record_id"]]
+    other = client.post("/v1/entities/contact/records", headers=headers,
+                        json={"data": {"email": "other@acme.com"}})
+    assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_conflict"
+    bulk_key = {**w.headers, "Idempotency-Key": str(uuid.uuid4())}
+    rows = {"records": [{"data": {"email": f"b{i}@acme.com"}} for i in range(3)]}
+    one = client.post("/v1/entities/contact/records/bulk", headers=bulk_key, json=rows)
+    two = client.post("/v1/entities/contact/records/bulk", headers=bulk_key, json=rows)
+    assert one.json() == two.json()
+    count = client.get("/v1/workspace", headers=w.headers).json()["data"]["record_counts"]
+    assert count["contact"] == 4

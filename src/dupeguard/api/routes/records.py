@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Request, status
+from sqlalchemy.orm import Session
 
 from ...services import records as svc
 from ...services.credits import balance
@@ -13,6 +14,7 @@ from ...services.workspaces import get_workspace
 from ...store.tables import ApiKey, List, Record
 from ..deps import SessionDep, require
 from ..errors import error_responses
+from ..idempotent import IdempotencyKey, run_idempotent
 from ..schemas.detect import WorkspaceRead
 from ..schemas.records import (
     BulkCreate,
@@ -56,25 +58,58 @@ def _read(session: SessionDep, record: Record, entity: str) -> RecordRead:
     response_model=RecordRead,
     responses=ERRORS,
 )
-def create_record(entity: str, body: RecordCreate, session: SessionDep, key: Writer) -> RecordRead:
-    record = svc.create_record(
-        session=session,
+def create_record(
+    entity: str,
+    body: RecordCreate,
+    request: Request,
+    key: Writer,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    def work(session: Session) -> dict[str, Any]:
+        record = svc.create_record(
+            session=session,
+            workspace_id=key.workspace_id,
+            entity=entity,
+            data=body.data,
+            tags=body.tags,
+            list_ids=body.list_ids,
+        )
+        return _read(session, record, entity).model_dump(mode="json")
+
+    return run_idempotent(
+        request,
         workspace_id=key.workspace_id,
-        entity=entity,
-        data=body.data,
-        tags=body.tags,
-        list_ids=body.list_ids,
+        idempotency_key=idempotency_key,
+        body=body.model_dump(mode="json"),
+        status_code=status.HTTP_201_CREATED,
+        work=work,
     )
-    return _read(session, record, entity)
 
 
 @router.post("/v1/entities/{entity}/records/bulk", response_model=BulkResponse, responses=ERRORS)
-def create_records(entity: str, body: BulkCreate, session: SessionDep, key: Writer) -> BulkResponse:
+def create_records(
+    entity: str,
+    body: BulkCreate,
+    request: Request,
+    key: Writer,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
     """Up to 10,000 rows; a result per row in row order; a bad row aborts nothing."""
-    results = svc.create_records(
-        session=session, workspace_id=key.workspace_id, entity=entity, rows=body.records
+
+    def work(session: Session) -> dict[str, Any]:
+        results = svc.create_records(
+            session=session, workspace_id=key.workspace_id, entity=entity, rows=body.records
+        )
+        return BulkResponse.model_validate({"results": results}).model_dump(mode="json")
+
+    return run_idempotent(
+        request,
+        workspace_id=key.workspace_id,
+        idempotency_key=idempotency_key,
+        body=body.model_dump(mode="json"),
+        status_code=status.HTTP_200_OK,
+        work=work,
     )
-    return BulkResponse.model_validate({"results": results})
 
 
 @router.get("/v1/entities/{entity}/records", response_model=RecordPage, responses=ERRORS)
