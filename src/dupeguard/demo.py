@@ -12,24 +12,22 @@ import os
 import sys
 from pathlib import Path
 
+from sqlalchemy.orm import Session, sessionmaker
+
 DEMO_DIR = Path("demo")
 STATE = DEMO_DIR / "workspace.json"
 CONTACTS = 3_000
 COMPANIES = 1_000
 
 
-def _ensure_workspace(sessions: object) -> tuple[str, str]:
+def _ensure_workspace(factory: sessionmaker[Session]) -> tuple[str, str]:
     """The demo workspace id (created and loaded on first use) and a new API key for it."""
-    from sqlalchemy.orm import Session, sessionmaker
-
     from .services.keys import create_key
     from .services.records import MAX_BULK, create_records
     from .services.workspaces import create_workspace, get_workspace
     from .store.session import session_scope
     from .synthetic import generate_companies, generate_contacts
 
-    assert isinstance(sessions, sessionmaker)
-    factory: sessionmaker[Session] = sessions
     workspace_id = None
     if STATE.exists():
         workspace_id = json.loads(STATE.read_text()).get("workspace_id")

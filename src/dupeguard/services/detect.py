@@ -9,7 +9,6 @@ so a failed scan costs nothing and two concurrent scans cannot overdraw.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Any
 
 import polars as pl
@@ -49,7 +48,7 @@ def load_frame(
         )
     ).all()
     ids = [r[0] for r in rows]
-    created = [(r[1] if r[1].tzinfo else r[1].replace(tzinfo=UTC)).isoformat() for r in rows]
+    created = [r[1].isoformat() for r in rows]
     frame = pl.DataFrame(
         {"id": ids, "created_at": created}, schema={"id": pl.String, "created_at": pl.String}
     )

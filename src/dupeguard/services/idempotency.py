@@ -14,7 +14,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -87,8 +87,8 @@ def begin(
             if existing is None:
                 continue  # released meanwhile: claim again
             now = utcnow()
-            expired = _aware(existing.expires_at) <= now
-            stale = existing.state == "running" and _aware(existing.created_at) + STALE <= now
+            expired = existing.expires_at <= now
+            stale = existing.state == "running" and existing.created_at + STALE <= now
             if expired or stale:
                 session.execute(
                     delete(IdempotencyRecord).where(IdempotencyRecord.id == existing.id)
@@ -120,7 +120,3 @@ def finish(
 def release(*, sessions: sessionmaker[Session], claim: Claim) -> None:
     with session_scope(sessions) as session:
         session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == claim.id))
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

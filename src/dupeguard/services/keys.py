@@ -98,9 +98,9 @@ def authenticate(*, session: Session, authorization: str | None) -> ApiKey:
     now = utcnow()
     if key.revoked_at is not None:
         raise InvalidKey("this API key was revoked")
-    if key.expires_at is not None and _aware(key.expires_at) <= now:
+    if key.expires_at is not None and key.expires_at <= now:
         raise InvalidKey("this API key has expired")
-    if key.last_used_at is None or _aware(key.last_used_at) + _TOUCH_EVERY <= now:
+    if key.last_used_at is None or key.last_used_at + _TOUCH_EVERY <= now:
         key.last_used_at = now  # at most once a minute: reads should not all turn into writes
     return key
 
@@ -119,8 +119,3 @@ def revoke_key(*, session: Session, workspace_id: str, key_id: str) -> ApiKey:
     if key.revoked_at is None:
         key.revoked_at = utcnow()
     return key
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands timestamps back without a time zone; they are stored in UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

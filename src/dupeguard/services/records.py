@@ -236,7 +236,7 @@ def list_records(
 
 
 def _encode_cursor(record: Record) -> str:
-    stamp = _aware(record.created_at).isoformat()
+    stamp = record.created_at.isoformat()
     raw = json.dumps([stamp, record.id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -251,9 +251,6 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
             "cursor: not a cursor this API gave out", details={"field": "cursor"}
         ) from None
 
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def update_record(
