@@ -23,7 +23,8 @@ COMPANIES = 1_000
 def _ensure_workspace(factory: sessionmaker[Session]) -> tuple[str, str]:
     """The demo workspace id (created and loaded on first use) and a new API key for it."""
     from .services.keys import create_key
-    from .services.records import MAX_BULK, create_records
+    from .services.intake import Inbound, submit_many
+    from .services.records import MAX_BULK
     from .services.workspaces import create_workspace, get_workspace
     from .store.session import session_scope
     from .synthetic import generate_companies, generate_contacts
@@ -39,24 +40,25 @@ def _ensure_workspace(factory: sessionmaker[Session]) -> tuple[str, str]:
     if workspace_id is None:
         print("Creating the demo workspace with synthetic contacts and companies …", flush=True)
         with session_scope(factory) as session:
-            workspace = create_workspace(session=session, name="Demo", credits=1_000)
-            workspace_id = workspace.id
-            for entity, (frame, _) in (
-                ("contact", generate_contacts(CONTACTS, seed=7)),
-                ("company", generate_companies(COMPANIES, seed=7)),
-            ):
-                rows = []
-                for row in frame.drop("id", "created_at").iter_rows(named=True):
-                    data = {k: v for k, v in row.items() if v not in (None, "")}
-                    if entity == "company" and "website" in data:
-                        data["domain"] = data.pop("website")
-                    rows.append({"data": data})
-                for start in range(0, len(rows), MAX_BULK):
-                    create_records(
+            workspace_id = create_workspace(session=session, name="Demo", credits=1_000).id
+        for entity, (frame, _) in (
+            ("contact", generate_contacts(CONTACTS, seed=7)),
+            ("company", generate_companies(COMPANIES, seed=7)),
+        ):
+            rows = []
+            for row in frame.drop("id", "created_at").iter_rows(named=True):
+                data = {k: v for k, v in row.items() if v not in (None, "")}
+                if entity == "company" and "website" in data:
+                    data["domain"] = data.pop("website")
+                rows.append(Inbound(data))
+            for start in range(0, len(rows), MAX_BULK):
+                with session_scope(factory) as session:  # intake starts its own transaction
+                    submit_many(
                         session=session,
                         workspace_id=workspace_id,
                         entity=entity,
                         rows=rows[start : start + MAX_BULK],
+                        source="import",
                     )
         DEMO_DIR.mkdir(exist_ok=True)
         STATE.write_text(json.dumps({"workspace_id": workspace_id}))

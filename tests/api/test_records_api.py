@@ -15,8 +15,10 @@ def test_record_lifecycle(client: httpx.Client, workspace) -> None:
     assert created.status_code == 201, created.text
     body = created.json()
     rid = body["record_id"]
-    assert body["id"] == rid and body["data"]["email"] == "jane@acme.com"
-    assert body["tags"] == ["vip"] and created.headers["X-Request-ID"]
+    assert body["decision"] == "created" and body["lead_id"] == rid
+    record = body["record"]
+    assert record["id"] == rid and record["data"]["email"] == "jane@acme.com"
+    assert record["tags"] == ["vip"] and created.headers["X-Request-ID"]
     got = client.get(f"/v1/entities/contact/records/{rid}", headers=w.headers)
     assert got.status_code == 200 and got.json()["record_id"] == rid
     patched = client.patch(
@@ -155,7 +157,7 @@ def test_tenant_isolation_on_every_endpoint(client: httpx.Client, workspace) -> 
 def test_timestamps_are_utc_iso8601(client: httpx.Client, workspace) -> None:
     w = workspace()
     body = client.post("/v1/entities/deal/records", headers=w.headers,
-                       json={"data": {"name": "Renewal", "amount": 1200}}).json()
+                       json={"data": {"name": "Renewal", "amount": 1200}}).json()["record"]
     for stamp in (body["created_at"], body["updated_at"]):
         assert stamp.endswith(("+00:00", "Z")), stamp
     assert client.get("/v1/workspace", headers=w.headers).json()["data"]["created_at"].endswith(

@@ -30,10 +30,12 @@ def run_idempotent(
     workspace_id: str,
     idempotency_key: str | None,
     body: Any,
-    status_code: int,
+    status_code: int | Callable[[dict[str, Any]], int],
     work: Callable[[Session], dict[str, Any]],
 ) -> JSONResponse:
-    """``work(session)`` → JSON body, answered with ``status_code``; replayed for a repeat."""
+    """``work(session)`` → JSON body, answered with ``status_code`` (or ``status_code(body)``);
+    replayed for a repeat. ``work`` gets a fresh session, so it may start a write transaction
+    (intake's ``begin_write``)."""
     sessions = request.app.state.sessions
     claim: Claim | None = None
     if idempotency_key is not None:
@@ -57,6 +59,7 @@ def run_idempotent(
         if claim is not None:
             release(sessions=sessions, claim=claim)
         raise
+    status = status_code(payload) if callable(status_code) else status_code
     if claim is not None:
-        finish(sessions=sessions, claim=claim, status_code=status_code, body=payload)
-    return JSONResponse(payload, status_code=status_code)
+        finish(sessions=sessions, claim=claim, status_code=status, body=payload)
+    return JSONResponse(payload, status_code=status)

@@ -84,7 +84,6 @@ class PairColumn:
         return (self.left == self.right) & (self.left >= 0)
 
 
-
 @dataclass(slots=True)
 class NumericColumn:
     """One numeric attribute (numbers, or dates as day numbers) of many pairs; NaN = null."""

@@ -110,7 +110,6 @@ class Plan:
         return 0
 
 
-
 class _Builder:
     def __init__(self, entity: str, fields: Sequence[FieldSpec]) -> None:
         self.entity = entity

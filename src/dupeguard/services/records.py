@@ -22,6 +22,7 @@ from ..store.tables import Entity, List, ListMember, Record, RecordTag, utcnow
 __all__ = [
     "MAX_PAGE",
     "RecordFilter",
+    "check_values",
     "create_list",
     "create_record",
     "create_records",
@@ -52,7 +53,7 @@ def entity_named(*, session: Session, workspace_id: str, name: str) -> Entity:
     return entity
 
 
-def _clean_data(data: Mapping[str, Any]) -> dict[str, Any]:
+def check_values(data: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in data.items():
         if not isinstance(key, str) or not _FIELD_NAME.match(key):
@@ -125,7 +126,7 @@ def create_record(
 ) -> Record:
     """Store a new record (no duplicate checks here: intake wraps this)."""
     target = entity_named(session=session, workspace_id=workspace_id, name=entity)
-    clean = _clean_data(data)
+    clean = check_values(data)
     clean_tags = _clean_tags(tags)
     _check_lists(session, workspace_id, list_ids)
     record = Record(workspace_id=workspace_id, entity_id=target.id, data=clean)
@@ -252,7 +253,6 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         ) from None
 
 
-
 def update_record(
     *,
     session: Session,
@@ -273,7 +273,7 @@ def update_record(
     )
     if data is not None:
         merged = dict(record.data)
-        for key, value in _clean_data(data).items():
+        for key, value in check_values(data).items():
             if value is None:
                 merged.pop(key, None)
             else:
@@ -389,7 +389,7 @@ def _bulk_row(row: Any) -> tuple[dict[str, Any], list[str], list[str]]:
         raise ValidationError("tags and list_ids are lists", details={"field": "tags"})
     if not all(isinstance(i, str) for i in list_ids):
         raise ValidationError("list_ids: a list of ids", details={"field": "list_ids"})
-    return _clean_data(data), _clean_tags(tags), list(dict.fromkeys(list_ids))
+    return check_values(data), _clean_tags(tags), list(dict.fromkeys(list_ids))
 
 
 def create_records(

@@ -11,13 +11,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..core.errors import ConfigError
 
-__all__ = ["make_engine", "normalise_url", "session_scope", "sessionmaker_for"]
+__all__ = [
+    "WRITE_OPTION",
+    "begin_write",
+    "make_engine",
+    "normalise_url",
+    "session_scope",
+    "sessionmaker_for",
+]
+
+WRITE_OPTION = "dupeguard_write"
 
 
 def normalise_url(url: str) -> str:
@@ -39,6 +48,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
@@ -51,6 +61,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    """``BEGIN IMMEDIATE`` for write transactions (see :func:`begin_write`).
+
+    Other transactions keep the driver's own behaviour (reads outside a transaction, a
+    ``BEGIN`` before the first write). A deferred transaction that reads and then writes
+    fails at once with "database is locked" when another writer committed in between; taking
+    the write lock first makes writers queue behind each other (up to the busy timeout).
+    """
+    if connection.get_execution_options().get(WRITE_OPTION, False):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def sessionmaker_for(engine: Engine) -> sessionmaker[Session]:
@@ -69,3 +91,21 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def begin_write(session: Session) -> None:
+    """Start ``session``'s transaction as a writer: on SQLite it takes the database write lock
+    (``BEGIN IMMEDIATE``) before the first read, so a read-decide-write sequence (intake) is
+    serialised; on PostgreSQL it is a plain transaction (intake adds advisory locks).
+
+    Must be called before the session has begun; a session already inside a transaction on
+    SQLite is a programming error, raised so that tests catch it.
+    """
+    if session.in_transaction():
+        connection = session.connection()
+        if connection.dialect.name == "sqlite" and not connection.get_execution_options().get(
+            WRITE_OPTION
+        ):
+            raise RuntimeError("begin_write() must start the session's transaction on SQLite")
+        return
+    session.connection(execution_options={WRITE_OPTION: True})

@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     UniqueConstraint,
@@ -27,16 +28,24 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
+    "Activity",
     "ApiKey",
     "Base",
     "CreditEntry",
     "Entity",
     "Field",
+    "Form",
+    "FormSubmission",
     "IdempotencyRecord",
+    "Import",
+    "ImportRow",
     "List",
     "ListMember",
     "Record",
+    "RecordKey",
     "RecordTag",
+    "Webhook",
+    "WebhookDelivery",
     "Workspace",
     "new_id",
     "utcnow",
@@ -248,3 +257,160 @@ class IdempotencyRecord(Base):
     response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = _created()
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class RecordKey(Base):
+    """A record's normalised match-key value (seed 001), so intake is an index lookup.
+
+    One row per record and match-key field, written with the record in the same transaction;
+    long values are stored as ``sha256:<hex>``. Rows of deleted records stay (a restore needs
+    them) and lookups join ``records`` to skip them.
+    """
+
+    __tablename__ = "record_keys"
+    __table_args__ = (Index("ix_record_keys_lookup", "workspace_id", "entity_id", "key", "value"),)
+
+    record_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("records.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    entity_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    value: Mapped[str] = mapped_column(String(200), nullable=False)
+
+
+class Activity(Base):
+    """A record's activity feed: created, updated (old and new values), deleted, restored…"""
+
+    __tablename__ = "activities"
+    __table_args__ = (Index("ix_activities_record", "record_id", "created_at"),)
+
+    id: Mapped[str] = _id()
+    workspace_id: Mapped[str] = _ws()
+    record_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("records.id", ondelete="CASCADE"), nullable=False
+    )
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    source: Mapped[str] = mapped_column(String(16), nullable=False)
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    created_at: Mapped[datetime] = _created()
+
+
+class Webhook(Base):
+    """Where automation events (``record.created``) are delivered, signed with ``secret``."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = _id()
+    workspace_id: Mapped[str] = _ws()
+    url: Mapped[str] = mapped_column(String(2000), nullable=False)
+    events: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    secret: Mapped[str] = mapped_column(String(100), nullable=False)
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    created_at: Mapped[datetime] = _created()
+
+
+class WebhookDelivery(Base):
+    """The outbox: one event for one webhook, written in the transaction that caused it and
+    delivered (with retries) after it commits."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),)
+
+    id: Mapped[str] = _id()
+    workspace_id: Mapped[str] = _ws()
+    webhook_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    event: Mapped[str] = mapped_column(String(64), nullable=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = _created()
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Import(Base):
+    """A CSV import: the uploaded file, its mapping and action, progress and counts."""
+
+    __tablename__ = "imports"
+
+    id: Mapped[str] = _id()
+    workspace_id: Mapped[str] = _ws()
+    entity_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("entities.id", ondelete="CASCADE"), nullable=False
+    )
+    filename: Mapped[str] = mapped_column(String(255), nullable=False, default="")
+    content: Mapped[bytes] = mapped_column(LargeBinary, nullable=False, deferred=True)
+    columns: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    row_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    mapping: Mapped[dict[str, str]] = mapped_column(JSON, nullable=False, default=dict)
+    dedup_mode: Mapped[str] = mapped_column(String(8), nullable=False, default="skip")
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="uploaded")
+    processed_rows: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    counts: Mapped[dict[str, int]] = mapped_column(JSON, nullable=False, default=dict)
+    error: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = _created()
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ImportRow(Base):
+    """One row's outcome, written in the same transaction as the row's record (exact reports,
+    exact resume)."""
+
+    __tablename__ = "import_rows"
+
+    import_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("imports.id", ondelete="CASCADE"), primary_key=True
+    )
+    row_number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    decision: Mapped[str] = mapped_column(String(16), nullable=False)
+    record_id: Mapped[str | None] = mapped_column(String(36))
+    matches: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    matched_by: Mapped[str | None] = mapped_column(String(64))
+    changed_fields: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    error: Mapped[str | None] = mapped_column(String(1000))
+
+
+class Form(Base):
+    """A web form feeding an entity: its inputs map to fields; it picks its own action."""
+
+    __tablename__ = "forms"
+
+    id: Mapped[str] = _id()
+    workspace_id: Mapped[str] = _ws()
+    entity_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("entities.id", ondelete="CASCADE"), nullable=False
+    )
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    fields: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
+    dedup_mode: Mapped[str] = mapped_column(String(8), nullable=False, default="skip")
+    token_prefix: Mapped[str] = mapped_column(String(16), nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    thank_you: Mapped[str] = mapped_column(String(1000), nullable=False, default="")
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    created_at: Mapped[datetime] = _created()
+
+
+class FormSubmission(Base):
+    """A public submission's outcome (a conflict writes no record, so it is kept here)."""
+
+    __tablename__ = "form_submissions"
+    __table_args__ = (Index("ix_form_submissions_form", "form_id", "created_at"),)
+
+    id: Mapped[str] = _id()
+    workspace_id: Mapped[str] = _ws()
+    form_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("forms.id", ondelete="CASCADE"), nullable=False
+    )
+    decision: Mapped[str] = mapped_column(String(16), nullable=False)
+    record_id: Mapped[str | None] = mapped_column(String(36))
+    matches: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    matched_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _created()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from .ai import router as ai
+from .entities import router as entities
 from .records import router as records
 
-ROUTERS: list[APIRouter] = [ai, records]
+ROUTERS: list[APIRouter] = [ai, entities, records]

@@ -8,8 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, status
 from sqlalchemy.orm import Session
 
+from ...core.errors import ValidationError
+from ...services import intake
 from ...services import records as svc
 from ...services.credits import balance
+from ...services.intake import RowError
 from ...services.workspaces import get_workspace
 from ...store.tables import ApiKey, List, Record
 from ..deps import SessionDep, require
@@ -17,8 +20,10 @@ from ..errors import error_responses
 from ..idempotent import IdempotencyKey, run_idempotent
 from ..schemas.detect import WorkspaceRead
 from ..schemas.records import (
+    ActivityRead,
     BulkCreate,
     BulkResponse,
+    IntakeResult,
     ListCreate,
     ListRead,
     RecordCreate,
@@ -52,11 +57,22 @@ def _read(session: SessionDep, record: Record, entity: str) -> RecordRead:
     )
 
 
+def _actor(key: ApiKey) -> str:
+    return f"key:{key.prefix}"
+
+
+def _region(request: Request) -> str:
+    return str(request.app.state.settings.default_region)
+
+
 @router.post(
     "/v1/entities/{entity}/records",
     status_code=status.HTTP_201_CREATED,
-    response_model=RecordRead,
-    responses=ERRORS,
+    response_model=IntakeResult,
+    responses={
+        **ERRORS,
+        200: {"model": IntakeResult, "description": "updated, skipped or conflict"},
+    },
 )
 def create_record(
     entity: str,
@@ -65,23 +81,38 @@ def create_record(
     key: Writer,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
+    """Intake (seed 001): the match keys decide `created` (201), or `updated`, `skipped`,
+    `conflict` (200) by the request's `dedup_mode`. A conflict writes nothing."""
+
     def work(session: Session) -> dict[str, Any]:
-        record = svc.create_record(
+        outcome = intake.submit(
             session=session,
             workspace_id=key.workspace_id,
             entity=entity,
-            data=body.data,
-            tags=body.tags,
-            list_ids=body.list_ids,
+            inbound=intake.Inbound(body.data, body.tags, body.list_ids),
+            source="api",
+            mode=body.dedup_mode,
+            region=_region(request),
+            actor=_actor(key),
         )
-        return _read(session, record, entity).model_dump(mode="json")
+        payload = outcome.payload()
+        payload["record"] = None
+        if outcome.record_id is not None:
+            record = svc.get_record(
+                session=session,
+                workspace_id=key.workspace_id,
+                entity=entity,
+                record_id=outcome.record_id,
+            )
+            payload["record"] = _read(session, record, entity).model_dump(mode="json")
+        return IntakeResult.model_validate(payload).model_dump(mode="json")
 
     return run_idempotent(
         request,
         workspace_id=key.workspace_id,
         idempotency_key=idempotency_key,
         body=body.model_dump(mode="json"),
-        status_code=status.HTTP_201_CREATED,
+        status_code=lambda p: 201 if p["decision"] == "created" else 200,
         work=work,
     )
 
@@ -94,12 +125,30 @@ def create_records(
     key: Writer,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    """Up to 10,000 rows; a result per row in row order; a bad row aborts nothing."""
+    """Up to 10,000 rows through intake, decided in order as if sent one after another; a
+    result per row in row order; a bad row aborts nothing."""
 
     def work(session: Session) -> dict[str, Any]:
-        results = svc.create_records(
-            session=session, workspace_id=key.workspace_id, entity=entity, rows=body.records
+        rows: list[intake.Inbound | RowError] = [
+            _bulk_row(i, r) for i, r in enumerate(body.records)
+        ]
+        good = [r for r in rows if isinstance(r, intake.Inbound)]
+        decided = iter(
+            intake.submit_many(
+                session=session,
+                workspace_id=key.workspace_id,
+                entity=entity,
+                rows=good,
+                source="api",
+                mode=body.dedup_mode,
+                region=_region(request),
+                actor=_actor(key),
+            )
         )
+        results = []
+        for index, row in enumerate(rows):
+            result = row if isinstance(row, RowError) else next(decided)
+            results.append(_bulk_result(index, result))
         return BulkResponse.model_validate({"results": results}).model_dump(mode="json")
 
     return run_idempotent(
@@ -110,6 +159,33 @@ def create_records(
         status_code=status.HTTP_200_OK,
         work=work,
     )
+
+
+def _bulk_row(index: int, row: Any) -> intake.Inbound | RowError:
+    """A bulk row's parts, or the row's error."""
+    problem = None
+    if not isinstance(row, dict) or set(row) - {"data", "tags", "list_ids"}:
+        problem = 'a row is {"data": {...}, "tags": [...], "list_ids": [...]}'
+    elif not isinstance(row.get("data", {}), dict):
+        problem = "data: an object of field values"
+    elif not isinstance(row.get("tags", []), list) or not isinstance(row.get("list_ids", []), list):
+        problem = "tags and list_ids are lists"
+    elif not all(isinstance(i, str) for i in row.get("list_ids", [])):
+        problem = "list_ids: a list of ids"
+    if problem is not None:
+        return RowError(index, ValidationError(problem, details={"field": f"records[{index}]"}))
+    return intake.Inbound(row.get("data") or {}, row.get("tags") or [], row.get("list_ids") or [])
+
+
+def _bulk_result(index: int, result: intake.Outcome | RowError) -> dict[str, Any]:
+    if isinstance(result, RowError):
+        error = result.error
+        return {
+            "index": index,
+            "status": "error",
+            "error": {"code": error.code, "message": error.message, "details": error.details},
+        }
+    return {"index": index, "status": result.decision, **result.payload()}
 
 
 @router.get("/v1/entities/{entity}/records", response_model=RecordPage, responses=ERRORS)
@@ -153,18 +229,66 @@ def get_record(entity: str, record_id: str, session: SessionDep, key: Reader) ->
     "/v1/entities/{entity}/records/{record_id}", response_model=RecordRead, responses=ERRORS
 )
 def update_record(
-    entity: str, record_id: str, body: RecordUpdate, session: SessionDep, key: Writer
-) -> RecordRead:
-    record = svc.update_record(
-        session=session,
+    entity: str, record_id: str, body: RecordUpdate, request: Request, key: Writer
+) -> Any:
+    """Edit: values are checked against the fields, `null` clears one, and the activity feed
+    records old and new values."""
+
+    def work(session: Session) -> dict[str, Any]:
+        record = intake.edit(
+            session=session,
+            workspace_id=key.workspace_id,
+            entity=entity,
+            record_id=record_id,
+            data=body.data,
+            tags=body.tags,
+            list_ids=body.list_ids,
+            source="api",
+            region=_region(request),
+            actor=_actor(key),
+        )
+        return _read(session, record, entity).model_dump(mode="json")
+
+    return run_idempotent(
+        request,
         workspace_id=key.workspace_id,
-        entity=entity,
-        record_id=record_id,
-        data=body.data,
-        tags=body.tags,
-        list_ids=body.list_ids,
+        idempotency_key=None,
+        body=None,
+        status_code=status.HTTP_200_OK,
+        work=work,
     )
-    return _read(session, record, entity)
+
+
+@router.get(
+    "/v1/entities/{entity}/records/{record_id}/activity",
+    response_model=list[ActivityRead],
+    responses=ERRORS,
+)
+def record_activity(
+    entity: str,
+    record_id: str,
+    session: SessionDep,
+    key: Reader,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[ActivityRead]:
+    """The record's activity feed, newest first: creation, field changes (old and new
+    values), deletion and restore, with the source of each."""
+    record = svc.get_record(
+        session=session, workspace_id=key.workspace_id, entity=entity, record_id=record_id
+    )
+    return [
+        ActivityRead(
+            id=a.id,
+            kind=a.kind,
+            source=a.source,
+            changes=a.changes,
+            details=a.details,
+            created_at=a.created_at,
+        )
+        for a in intake.record_activity(
+            session=session, workspace_id=key.workspace_id, record_id=record.id, limit=limit
+        )
+    ]
 
 
 @router.delete(

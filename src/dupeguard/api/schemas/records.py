@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from .common import UTCDateTime
 
 __all__ = [
+    "ActivityRead",
     "BulkCreate",
     "BulkResponse",
     "BulkResult",
+    "IntakeResult",
     "ListCreate",
     "ListRead",
     "RecordCreate",
@@ -21,10 +23,19 @@ __all__ = [
 ]
 
 
+DedupMode = Literal["skip", "update", "off"]
+Decision = Literal["created", "updated", "skipped", "conflict"]
+_MODE = (
+    "What a match-key hit does (seed 001): `skip` (default) keeps the existing record, "
+    "`update` overwrites the fields sent, `off` always creates."
+)
+
+
 class RecordCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     data: dict[str, Any] = Field(description='Field values, e.g. {"email": "jane@acme.com"}.')
+    dedup_mode: DedupMode = Field(default="skip", description=_MODE)
     tags: list[str] = Field(default_factory=list, max_length=100)
     list_ids: list[str] = Field(default_factory=list, max_length=100)
 
@@ -50,6 +61,20 @@ class RecordRead(BaseModel):
     deleted_at: UTCDateTime | None
     merged_into: str | None
     version: int
+
+
+class IntakeResult(BaseModel):
+    """An intake decision. `lead_id` repeats `record_id` for clients that read only it."""
+
+    decision: Decision
+    record_id: str | None = Field(description="The created, updated or matched record.")
+    lead_id: str | None = Field(description="Same as record_id.")
+    changed_fields: list[str] = Field(description="Fields an update changed.")
+    matches: list[str] = Field(description="Ids matched at `matched_by` (several: conflict).")
+    matched_by: str | None = Field(description="The match key that decided.")
+    record: RecordRead | None = Field(
+        default=None, description="The record as stored now (null for a conflict)."
+    )
 
 
 class RecordPage(BaseModel):
@@ -78,13 +103,28 @@ class BulkCreate(BaseModel):
         max_length=10_000,
         description='Rows like {"data": {...}, "tags": [...]}; each is checked on its own.',
     )
+    dedup_mode: DedupMode = Field(default="skip", description=_MODE)
 
 
 class BulkResult(BaseModel):
     index: int
-    status: str = Field(description="created, or error")
+    status: str = Field(description="The decision (created, updated, skipped, conflict) or error.")
+    decision: Decision | None = None
     record_id: str | None = None
+    lead_id: str | None = None
+    changed_fields: list[str] = Field(default_factory=list)
+    matches: list[str] = Field(default_factory=list)
+    matched_by: str | None = None
     error: dict[str, Any] | None = None
+
+
+class ActivityRead(BaseModel):
+    id: str
+    kind: str = Field(description="created, updated, deleted, restored, …")
+    source: str = Field(description="api, import, form or ui")
+    changes: dict[str, Any] = Field(description='{"field": {"old": …, "new": …}}')
+    details: dict[str, Any]
+    created_at: UTCDateTime
 
 
 class BulkResponse(BaseModel):

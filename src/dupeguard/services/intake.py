@@ -1,0 +1,692 @@
+"""Intake: the one path every inbound record takes (API, bulk, import, form, UI) — seed 001.
+
+The entity defines identity (its match keys, in priority order); the source decides what a
+match does (``dedup_mode``: ``skip`` — the default —, ``update`` or ``off``). For each inbound
+record the matcher returns one of four decisions:
+
+* ``created`` — no key configured, every inbound key value empty, mode ``off``, or no match
+  at any key;
+* ``updated`` — exactly one match at the first key whose inbound value is non-empty and
+  matches something, mode ``update``, and at least one mapped value changed;
+* ``skipped`` — exactly one match and mode ``skip``, or mode ``update`` with nothing to change;
+* ``conflict`` — two or more matches at that key: nothing is written and lower-priority keys
+  are *not* tried.
+
+Keys are tried in priority order; a key whose inbound value is empty, or that matches nothing,
+passes to the next. Values are compared normalised (:mod:`dupeguard.core.keys`) through the
+``record_keys`` index, so a decision against a million records is a few index lookups.
+
+An update writes only the fields the source sent with a value (empty values never erase),
+never ``assignee`` or ``status``, records old and new values in the activity feed, and fires
+no automation; a create fires ``record.created`` to the workspace's webhooks.
+
+Rows of one call are decided in order, as if submitted one after another: a second row with
+the key value of a first row created in the same call matches that record. Concurrent calls
+with the same key value are serialised (SQLite: the write lock taken before the lookup;
+PostgreSQL: advisory locks on the key values), so they create exactly one record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy.orm import Session
+
+from ..core.errors import DupeguardError, NotFoundError, ValidationError
+from ..core.fields import FieldType
+from ..core.keys import key_value
+from ..store.session import begin_write
+from ..store.tables import (
+    Activity,
+    Field,
+    List,
+    ListMember,
+    Record,
+    RecordKey,
+    RecordTag,
+    new_id,
+    utcnow,
+)
+from . import webhooks
+from .records import _clean_tags, entity_named
+from .values import FieldDef, clean_for_fields
+
+__all__ = [
+    "DECISIONS",
+    "MODES",
+    "PROTECTED_ON_UPDATE",
+    "SOURCES",
+    "Inbound",
+    "Outcome",
+    "RowError",
+    "Schema",
+    "edit",
+    "load_schema",
+    "parse_mode",
+    "record_activity",
+    "submit",
+    "submit_many",
+    "write_keys",
+]
+
+MODES = ("skip", "update", "off")
+SOURCES = ("api", "import", "form", "ui")
+DECISIONS = ("created", "updated", "skipped", "conflict")
+PROTECTED_ON_UPDATE = frozenset({"assignee", "status"})
+"""Workflow fields an intake update never overwrites (seed 001: assignee and status stay)."""
+
+MAX_REPORTED_MATCHES = 50
+_LOOKUP_CHUNK = 500
+_FEW_LOCKS = 32
+
+
+def parse_mode(mode: str | None) -> str:
+    mode = (mode or "skip").strip().lower()
+    if mode not in MODES:
+        raise ValidationError(
+            f"dedup_mode: one of {', '.join(MODES)} (got {mode!r})",
+            details={"field": "dedup_mode"},
+        )
+    return mode
+
+
+@dataclass(frozen=True)
+class Schema:
+    """An entity as intake sees it, read afresh for every call (a changed key applies on
+    the next request)."""
+
+    workspace_id: str
+    entity_id: str
+    entity: str
+    fields: Mapping[str, FieldDef]
+    keys: tuple[FieldDef, ...]
+    region: str
+
+    def key_values(self, data: Mapping[str, Any]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for key in self.keys:
+            value = key_value(key.type, data.get(key.name), region=self.region)
+            if value is not None:
+                out[key.name] = value
+        return out
+
+
+def load_schema(*, session: Session, workspace_id: str, entity: str, region: str = "US") -> Schema:
+    target = entity_named(session=session, workspace_id=workspace_id, name=entity)
+    rows = session.scalars(select(Field).where(Field.entity_id == target.id)).all()
+    fields = {
+        f.name: FieldDef(
+            f.name,
+            FieldType(f.type),
+            tuple((f.options or {}).get("choices") or ()),
+            f.encrypted,
+        )
+        for f in rows
+    }
+    keys = sorted(
+        (f for f in rows if f.match_key), key=lambda f: (f.match_key_priority or 0, f.name)
+    )
+    return Schema(
+        workspace_id=workspace_id,
+        entity_id=target.id,
+        entity=target.name,
+        fields=fields,
+        keys=tuple(fields[f.name] for f in keys),
+        region=region,
+    )
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One inbound record: field values, and (on create) its tags and lists."""
+
+    data: Mapping[str, Any]
+    tags: Sequence[str] = ()
+    list_ids: Sequence[str] = ()
+
+
+@dataclass
+class Outcome:
+    index: int
+    decision: str
+    record_id: str | None = None
+    changed_fields: list[str] = field(default_factory=list)
+    matches: list[str] = field(default_factory=list)
+    matched_by: str | None = None
+    changes: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def payload(self) -> dict[str, Any]:
+        """The API shape; ``lead_id`` repeats ``record_id`` for clients that read only it."""
+        return {
+            "decision": self.decision,
+            "record_id": self.record_id,
+            "lead_id": self.record_id,
+            "changed_fields": list(self.changed_fields),
+            "matches": list(self.matches),
+            "matched_by": self.matched_by,
+        }
+
+
+@dataclass
+class RowError:
+    index: int
+    error: DupeguardError
+
+
+@dataclass
+class _Valid:
+    index: int
+    data: dict[str, Any]
+    tags: list[str]
+    list_ids: list[str]
+    keys: dict[str, str]
+
+
+@dataclass
+class _Current:
+    """A matched or newly created record as the batch sees it."""
+
+    data: dict[str, Any]
+    version: int
+    new: bool = False
+
+
+def submit(
+    *,
+    session: Session,
+    workspace_id: str,
+    entity: str,
+    inbound: Inbound,
+    source: str,
+    mode: str = "skip",
+    region: str = "US",
+    actor: str | None = None,
+) -> Outcome:
+    """Decide and apply one inbound record. Call it on a session that has not begun yet
+    (it takes the write lock first); a bad value raises ``ValidationError``."""
+    (result,) = submit_many(
+        session=session,
+        workspace_id=workspace_id,
+        entity=entity,
+        rows=[inbound],
+        source=source,
+        mode=mode,
+        region=region,
+        actor=actor,
+    )
+    if isinstance(result, RowError):
+        raise result.error
+    return result
+
+
+def submit_many(
+    *,
+    session: Session,
+    workspace_id: str,
+    entity: str,
+    rows: Sequence[Inbound],
+    source: str,
+    mode: str = "skip",
+    region: str = "US",
+    actor: str | None = None,
+    dry_run: bool = False,
+    first_index: int = 0,
+) -> list[Outcome | RowError]:
+    """Decide ``rows`` in order and (unless ``dry_run``) apply them; one result per row.
+
+    A row with a bad value becomes a :class:`RowError` and aborts nothing. With ``dry_run``
+    nothing is written and no lock is taken: the decisions are what applying would do now.
+    """
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}")
+    mode = parse_mode(mode)
+    if not dry_run:
+        begin_write(session)
+    schema = load_schema(session=session, workspace_id=workspace_id, entity=entity, region=region)
+    valid, results = _validate(session, schema, rows, first_index, mode)
+    if not dry_run:
+        _lock(session, schema, valid)
+    index = _lookup(session, schema, valid)
+    current = _currents(session, index, valid, schema) if mode == "update" else {}
+    outcomes = _decide(schema, valid, index, current, mode)
+    if not dry_run:
+        _apply(session, schema, valid, outcomes, current, source, actor)
+    for outcome in outcomes:
+        results[outcome.index - first_index] = outcome
+    return [r for r in results if r is not None]
+
+
+# --- deciding ------------------------------------------------------------------------------
+
+
+def _validate(
+    session: Session, schema: Schema, rows: Sequence[Inbound], first: int, mode: str
+) -> tuple[list[_Valid], list[Outcome | RowError | None]]:
+    results: list[Outcome | RowError | None] = [None] * len(rows)
+    known_lists: set[str] | None = None
+    valid: list[_Valid] = []
+    for offset, row in enumerate(rows):
+        index = first + offset
+        try:
+            data = clean_for_fields(row.data, schema.fields, entity=schema.entity)
+            tags = _clean_tags(row.tags)
+            list_ids = list(dict.fromkeys(row.list_ids))
+            if list_ids:
+                if known_lists is None:
+                    known_lists = set(
+                        session.scalars(
+                            select(List.id).where(List.workspace_id == schema.workspace_id)
+                        )
+                    )
+                missing = [i for i in list_ids if i not in known_lists]
+                if missing:
+                    raise NotFoundError(
+                        f"no list {missing[0]!r} in this workspace", details={"field": "list_ids"}
+                    )
+        except DupeguardError as exc:
+            results[offset] = RowError(index, exc)
+            continue
+        keys = schema.key_values(data) if mode != "off" else {}
+        valid.append(_Valid(index, data, tags, list_ids, keys))
+    return valid, results
+
+
+def _lock_id(*parts: str) -> int:
+    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _lock(session: Session, schema: Schema, valid: Sequence[_Valid]) -> None:
+    """Serialise intakes that could match each other (PostgreSQL; SQLite holds the write
+    lock already). Few values: a shared lock on the entity plus one lock per key value; a big
+    batch: the entity lock alone, exclusively."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    values = sorted({(k, v) for row in valid for k, v in row.keys.items()})
+    if not values:
+        return
+    entity_lock = _lock_id(schema.workspace_id, schema.entity_id)
+    if len(values) > _FEW_LOCKS:
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": entity_lock})
+        return
+    session.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": entity_lock})
+    for lock in sorted({_lock_id(schema.workspace_id, schema.entity_id, k, v) for k, v in values}):
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock})
+
+
+_Index = dict[tuple[str, str], list[str]]
+
+
+def _lookup(session: Session, schema: Schema, valid: Sequence[_Valid]) -> _Index:
+    """Live records holding each inbound key value, oldest first."""
+    wanted: dict[str, set[str]] = {}
+    for row in valid:
+        for key, value in row.keys.items():
+            wanted.setdefault(key, set()).add(value)
+    index: _Index = {}
+    for key, values in wanted.items():
+        ordered = sorted(values)
+        for start in range(0, len(ordered), _LOOKUP_CHUNK):
+            chunk = ordered[start : start + _LOOKUP_CHUNK]
+            rows = session.execute(
+                select(RecordKey.value, RecordKey.record_id)
+                .join(Record, Record.id == RecordKey.record_id)
+                .where(
+                    RecordKey.workspace_id == schema.workspace_id,
+                    RecordKey.entity_id == schema.entity_id,
+                    RecordKey.key == key,
+                    RecordKey.value.in_(chunk),
+                    Record.deleted_at.is_(None),
+                )
+                .order_by(Record.created_at, Record.id)
+            )
+            for value, record_id in rows:
+                index.setdefault((key, value), []).append(record_id)
+        for value in values:
+            index.setdefault((key, value), [])
+    return index
+
+
+def _currents(
+    session: Session, index: _Index, valid: Sequence[_Valid], schema: Schema
+) -> dict[str, _Current]:
+    """Data and version of every record a row could update (a single match at some key)."""
+    ids = sorted(
+        {
+            ids[0]
+            for row in valid
+            for key, value in row.keys.items()
+            if len(ids := index[(key, value)]) == 1
+        }
+    )
+    current: dict[str, _Current] = {}
+    for start in range(0, len(ids), _LOOKUP_CHUNK):
+        chunk = ids[start : start + _LOOKUP_CHUNK]
+        for record_id, data, version in session.execute(
+            select(Record.id, Record.data, Record.version).where(
+                Record.id.in_(chunk), Record.workspace_id == schema.workspace_id
+            )
+        ):
+            current[record_id] = _Current(dict(data), version)
+    return current
+
+
+def _decide(
+    schema: Schema,
+    valid: Sequence[_Valid],
+    index: _Index,
+    current: dict[str, _Current],
+    mode: str,
+) -> list[Outcome]:
+    outcomes: list[Outcome] = []
+    types = {k.name: k.type for k in schema.keys}
+    for row in valid:
+        outcome = Outcome(row.index, "created")
+        for key in schema.keys:
+            value = row.keys.get(key.name)
+            if value is None:
+                continue
+            ids = index[(key.name, value)]
+            if not ids:
+                continue
+            outcome.matched_by = key.name
+            outcome.matches = ids[:MAX_REPORTED_MATCHES]
+            if len(ids) > 1:
+                outcome.decision = "conflict"
+            else:
+                outcome.record_id = ids[0]
+                outcome.decision = "skipped"
+                if mode == "update":
+                    _update(
+                        outcome, row, current[ids[0]], index, schema.fields, types, schema.region
+                    )
+            break
+        if outcome.decision == "created":
+            outcome.record_id = new_id()
+            current[outcome.record_id] = _Current(
+                {k: v for k, v in row.data.items() if v is not None}, 1, new=True
+            )
+            for key_name, value in row.keys.items():
+                index[(key_name, value)].append(outcome.record_id)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _update(
+    outcome: Outcome,
+    row: _Valid,
+    record: _Current,
+    index: _Index,
+    fields: Mapping[str, FieldDef],
+    types: Mapping[str, FieldType],
+    region: str,
+) -> None:
+    changes = {
+        name: {"old": record.data.get(name), "new": value}
+        for name, value in row.data.items()
+        if value is not None
+        and name not in PROTECTED_ON_UPDATE
+        and not _same(fields[name].type, record.data.get(name), value, region)
+    }
+    if not changes:
+        return
+    assert outcome.record_id is not None
+    for name, change in changes.items():
+        record.data[name] = change["new"]
+        if name in types:  # a key value moves: later rows of the batch must see it
+            old = key_value(types[name], change["old"], region=region)
+            new = key_value(types[name], change["new"], region=region)
+            if old != new:
+                if old is not None and outcome.record_id in index.get((name, old), []):
+                    index[(name, old)].remove(outcome.record_id)
+                if new is not None:
+                    index.setdefault((name, new), []).append(outcome.record_id)
+    record.version += 1
+    outcome.decision = "updated"
+    outcome.changes = changes
+    outcome.changed_fields = list(changes)
+
+
+_FORMATTED = frozenset({FieldType.EMAIL, FieldType.PHONE, FieldType.URL})
+
+
+def _same(field_type: FieldType, old: Any, new: Any, region: str) -> bool:
+    """Equal values; e-mails, phones and URLs also when they normalise alike (a re-sent
+    ``Jane@Acme.com`` for a stored ``jane@acme.com`` changes nothing)."""
+    if old == new:
+        return True
+    if field_type in _FORMATTED and old is not None:
+        normalised = key_value(field_type, old, region=region)
+        return normalised is not None and normalised == key_value(field_type, new, region=region)
+    return False
+
+
+# --- applying ------------------------------------------------------------------------------
+
+
+def _apply(
+    session: Session,
+    schema: Schema,
+    valid: Sequence[_Valid],
+    outcomes: Sequence[Outcome],
+    current: Mapping[str, _Current],
+    source: str,
+    actor: str | None,
+) -> None:
+    rows_by_index = {row.index: row for row in valid}
+    now = utcnow()
+    details = {"actor": actor} if actor else {}
+    created = [o for o in outcomes if o.decision == "created"]
+    updated = [o for o in outcomes if o.decision == "updated"]
+    if created:
+        record_rows: list[dict[str, Any]] = []
+        key_rows: list[dict[str, Any]] = []
+        tag_rows: list[dict[str, Any]] = []
+        member_rows: list[dict[str, Any]] = []
+        activity_rows: list[dict[str, Any]] = []
+        for outcome in created:
+            row = rows_by_index[outcome.index]
+            data = {k: v for k, v in row.data.items() if v is not None}
+            record_rows.append(
+                {
+                    "id": outcome.record_id,
+                    "workspace_id": schema.workspace_id,
+                    "entity_id": schema.entity_id,
+                    "data": data,
+                    "created_at": now,
+                    "updated_at": now,
+                    "version": 1,
+                }
+            )
+            key_rows.extend(_key_rows(schema, outcome.record_id, row.keys))
+            tag_rows.extend(
+                {"record_id": outcome.record_id, "tag": t, "workspace_id": schema.workspace_id}
+                for t in row.tags
+            )
+            member_rows.extend(
+                {
+                    "list_id": list_id,
+                    "record_id": outcome.record_id,
+                    "workspace_id": schema.workspace_id,
+                }
+                for list_id in row.list_ids
+            )
+            activity_rows.append(
+                _activity(schema, outcome.record_id, "created", source, {}, details, now)
+            )
+        session.execute(insert(Record), record_rows)
+        for table, batch in (
+            (RecordKey, key_rows),
+            (RecordTag, tag_rows),
+            (ListMember, member_rows),
+            (Activity, activity_rows),
+        ):
+            if batch:
+                session.execute(insert(table), batch)
+        webhooks.emit(
+            session=session,
+            workspace_id=schema.workspace_id,
+            event="record.created",
+            payloads=[
+                {
+                    "record_id": r["id"],
+                    "entity": schema.entity,
+                    "data": r["data"],
+                    "source": source,
+                    "created_at": now.isoformat(),
+                }
+                for r in record_rows
+            ],
+        )
+    if updated:
+        finals: dict[str, _Current] = {}
+        activity_rows = []
+        for outcome in updated:
+            assert outcome.record_id is not None
+            finals[outcome.record_id] = current[outcome.record_id]
+            activity_rows.append(
+                _activity(
+                    schema, outcome.record_id, "updated", source, outcome.changes, details, now
+                )
+            )
+        existing = {rid: cur for rid, cur in finals.items() if not cur.new}
+        if existing:
+            session.execute(
+                update(Record),
+                [
+                    {"id": rid, "data": cur.data, "version": cur.version, "updated_at": now}
+                    for rid, cur in existing.items()
+                ],
+            )
+        for rid, cur in finals.items():
+            if cur.new:  # created earlier in this batch, then updated by a later row
+                session.execute(
+                    update(Record)
+                    .where(Record.id == rid)
+                    .values(data=cur.data, version=cur.version, updated_at=now)
+                )
+            write_keys(session, schema, rid, cur.data)
+        session.execute(insert(Activity), activity_rows)
+
+
+def _key_rows(
+    schema: Schema, record_id: str | None, keys: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "record_id": record_id,
+            "key": key,
+            "workspace_id": schema.workspace_id,
+            "entity_id": schema.entity_id,
+            "value": value,
+        }
+        for key, value in keys.items()
+    ]
+
+
+def _activity(
+    schema: Schema,
+    record_id: str | None,
+    kind: str,
+    source: str,
+    changes: Mapping[str, Any],
+    details: Mapping[str, Any],
+    now: Any,
+) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "workspace_id": schema.workspace_id,
+        "record_id": record_id,
+        "kind": kind,
+        "source": source,
+        "changes": dict(changes),
+        "details": dict(details),
+        "created_at": now,
+    }
+
+
+def write_keys(session: Session, schema: Schema, record_id: str, data: Mapping[str, Any]) -> None:
+    """Replace the record's rows in the match-key index with its current values."""
+    session.execute(delete(RecordKey).where(RecordKey.record_id == record_id))
+    rows = _key_rows(schema, record_id, schema.key_values(data))
+    if rows:
+        session.execute(insert(RecordKey), rows)
+
+
+# --- edits ---------------------------------------------------------------------------------
+
+
+def edit(
+    *,
+    session: Session,
+    workspace_id: str,
+    entity: str,
+    record_id: str,
+    data: Mapping[str, Any] | None,
+    tags: Iterable[str] | None = None,
+    list_ids: Sequence[str] | None = None,
+    source: str = "api",
+    region: str = "US",
+    actor: str | None = None,
+) -> Record:
+    """Edit a record (PATCH, the UI): values checked against the fields, ``null`` clears a
+    field, the key index follows, the activity feed records old and new values."""
+    from .records import get_record, update_record
+
+    begin_write(session)
+    schema = load_schema(session=session, workspace_id=workspace_id, entity=entity, region=region)
+    record = get_record(
+        session=session,
+        workspace_id=workspace_id,
+        entity=entity,
+        record_id=record_id,
+        include_deleted=False,
+    )
+    before = dict(record.data)
+    clean = None if data is None else clean_for_fields(data, schema.fields, entity=entity)
+    record = update_record(
+        session=session,
+        workspace_id=workspace_id,
+        entity=entity,
+        record_id=record_id,
+        data=clean,
+        tags=tags,
+        list_ids=list_ids,
+    )
+    changes = {
+        name: {"old": before.get(name), "new": record.data.get(name)}
+        for name in sorted(set(before) | set(record.data))
+        if before.get(name) != record.data.get(name)
+    }
+    if changes:
+        write_keys(session, schema, record.id, record.data)
+        session.add(
+            Activity(
+                workspace_id=workspace_id,
+                record_id=record.id,
+                kind="updated",
+                source=source,
+                changes=changes,
+                details={"actor": actor} if actor else {},
+            )
+        )
+    session.flush()
+    return record
+
+
+def record_activity(
+    *, session: Session, workspace_id: str, record_id: str, limit: int = 100
+) -> list[Activity]:
+    """The record's activity feed, newest first."""
+    return list(
+        session.scalars(
+            select(Activity)
+            .where(Activity.workspace_id == workspace_id, Activity.record_id == record_id)
+            .order_by(Activity.created_at.desc(), Activity.id)
+            .limit(limit)
+        )
+    )
