@@ -248,9 +248,10 @@ def submit_many(
         begin_write(session)
     schema = load_schema(session=session, workspace_id=workspace_id, entity=entity, region=region)
     valid, results = _validate(session, schema, rows, first_index, mode)
-    if not dry_run:
+    matching = mode != "off"
+    if not dry_run and matching:
         _lock(session, schema, valid)
-    index = _lookup(session, schema, valid)
+    index = _lookup(session, schema, valid) if matching else _unmatched(valid)
     current = _currents(session, index, valid, schema) if mode == "update" else {}
     outcomes = _decide(schema, valid, index, current, mode)
     if not dry_run:
@@ -290,8 +291,8 @@ def _validate(
         except DupeguardError as exc:
             results[offset] = RowError(index, exc)
             continue
-        keys = schema.key_values(data) if mode != "off" else {}
-        valid.append(_Valid(index, data, tags, list_ids, keys))
+        # key values are indexed whatever the mode; "off" only skips the matching
+        valid.append(_Valid(index, data, tags, list_ids, schema.key_values(data)))
     return valid, results
 
 
@@ -351,6 +352,11 @@ def _lookup(session: Session, schema: Schema, valid: Sequence[_Valid]) -> _Index
     return index
 
 
+def _unmatched(valid: Sequence[_Valid]) -> _Index:
+    """The index for mode ``off``: nothing matches."""
+    return {(key, value): [] for row in valid for key, value in row.keys.items()}
+
+
 def _currents(
     session: Session, index: _Index, valid: Sequence[_Valid], schema: Schema
 ) -> dict[str, _Current]:
@@ -386,7 +392,7 @@ def _decide(
     types = {k.name: k.type for k in schema.keys}
     for row in valid:
         outcome = Outcome(row.index, "created")
-        for key in schema.keys:
+        for key in schema.keys if mode != "off" else ():
             value = row.keys.get(key.name)
             if value is None:
                 continue
