@@ -22,9 +22,8 @@ COMPANIES = 1_000
 
 def _ensure_workspace(factory: sessionmaker[Session]) -> tuple[str, str]:
     """The demo workspace id (created and loaded on first use) and a new API key for it."""
+    from .services.intake import MAX_BULK, Inbound, submit_many
     from .services.keys import create_key
-    from .services.intake import Inbound, submit_many
-    from .services.records import MAX_BULK
     from .services.workspaces import create_workspace, get_workspace
     from .store.session import session_scope
     from .synthetic import generate_companies, generate_contacts

@@ -21,6 +21,7 @@ from dupeguard.services import idempotency
 from dupeguard.services import records as svc
 from dupeguard.services.credits import charge, scan_cost
 from dupeguard.services.detect import detect_duplicates, load_frame
+from dupeguard.services.intake import Inbound, Outcome, submit_many
 from dupeguard.services.workspaces import create_workspace
 from dupeguard.store.session import session_scope, sessionmaker_for
 from dupeguard.store.tables import CreditEntry, Workspace
@@ -293,40 +294,35 @@ def test_idempotency_replay_conflict_and_single_run(sessions, ws: str) -> None:
     idempotency.release(sessions=sessions, claim=released)
 
 
-def test_bulk_create_gives_a_result_per_row_and_one_bad_row_aborts_nothing(sessions, ws) -> None:
-    rows = [{"data": {"email": f"u{i}@x.com"}, "tags": ["bulk"]} for i in range(5)]
-    rows.insert(2, {"data": {"Bad Key": 1}})
-    rows.append({"data": {"a": "b"}, "list_ids": ["no-such-list"]})
+def test_bulk_intake_gives_a_result_per_row_and_one_bad_row_aborts_nothing(sessions, ws) -> None:
+    rows = [Inbound({"email": f"u{i}@x.com"}, tags=["bulk"]) for i in range(5)]
+    rows.insert(2, Inbound({"Bad Key": 1}))
+    rows.append(Inbound({"email": "b@x.com"}, list_ids=["no-such-list"]))
     with session_scope(sessions) as s:
-        results = svc.create_records(session=s, workspace_id=ws, entity="contact", rows=rows)
-    assert [r["status"] for r in results] == ["created"] * 2 + ["error"] + ["created"] * 3 + [
-        "error"
-    ]
-    assert [r["index"] for r in results] == list(range(7))
-    assert results[2]["error"]["code"] == "validation_error"
-    assert results[6]["error"]["code"] == "not_found"
+        results = submit_many(session=s, workspace_id=ws, entity="contact", rows=rows, source="api")
+    kinds = [r.decision if isinstance(r, Outcome) else r.error.code for r in results]
+    assert kinds == ["created"] * 2 + ["validation_error"] + ["created"] * 3 + ["not_found"]
+    assert [r.index for r in results] == list(range(7))
     with session_scope(sessions) as s:
         page, _ = svc.list_records(
             session=s, workspace_id=ws, entity="contact", scope=svc.RecordFilter(tag="bulk")
         )
         assert sorted(r.id for r in page) == sorted(
-            r["record_id"] for r in results if r["status"] == "created"
-        )
-    with pytest.raises(ValidationError), session_scope(sessions) as s:
-        svc.create_records(
-            session=s, workspace_id=ws, entity="contact", rows=[{"data": {}}] * (svc.MAX_BULK + 1)
+            r.record_id for r in results if isinstance(r, Outcome)
         )
 
 
 def test_scan_cost_follows_the_workspace_size(sessions, ws: str) -> None:
-    with session_scope(sessions) as s:
-        for start in (0, 5_001):
-            svc.create_records(
+    for start in (0, 5_001):
+        with session_scope(sessions) as s:
+            submit_many(
                 session=s,
                 workspace_id=ws,
                 entity="company",
-                rows=[{"data": {"name": f"Co {i}"}} for i in range(start, start + 5_000)],
+                rows=[Inbound({"name": f"Co {i}"}) for i in range(start, start + 5_000)],
+                source="import",
             )
+    with session_scope(sessions) as s:
         svc.create_record(session=s, workspace_id=ws, entity="company", data={"name": "last"})
         result = detect_duplicates(
             session=s,

@@ -57,6 +57,7 @@ from .values import FieldDef, clean_for_fields
 
 __all__ = [
     "DECISIONS",
+    "MAX_BULK",
     "MODES",
     "PROTECTED_ON_UPDATE",
     "SOURCES",
@@ -79,6 +80,8 @@ DECISIONS = ("created", "updated", "skipped", "conflict")
 PROTECTED_ON_UPDATE = frozenset({"assignee", "status"})
 """Workflow fields an intake update never overwrites (seed 001: assignee and status stay)."""
 
+MAX_BULK = 10_000
+"""Rows per bulk API call."""
 MAX_REPORTED_MATCHES = 50
 _LOOKUP_CHUNK = 500
 _FEW_LOCKS = 32

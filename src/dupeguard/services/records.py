@@ -1,7 +1,9 @@
 """Records: create, read, list, edit, soft-delete and restore, always inside one workspace.
 
-Creation goes through :func:`create_record`, the single write path that the intake service
-(match keys, duplicate rules) will wrap; nothing else inserts records.
+These are the storage primitives. Every door (API, bulk, import, form, UI) saves through
+:mod:`dupeguard.services.intake`, which checks values against the fields, applies the match
+keys and the source's action, keeps the key index and the activity feed; :func:`create_record`
+is a raw insert for internal use and tests.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sqlalchemy import Select, and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..core.errors import ConflictError, NotFoundError, ValidationError
-from ..store.tables import Entity, List, ListMember, Record, RecordTag, utcnow
+from ..store.tables import Activity, Entity, List, ListMember, Record, RecordTag, utcnow
 
 __all__ = [
     "MAX_PAGE",
@@ -25,7 +27,6 @@ __all__ = [
     "check_values",
     "create_list",
     "create_record",
-    "create_records",
     "delete_record",
     "entity_named",
     "filtered_records",
@@ -295,7 +296,9 @@ def update_record(
     return record
 
 
-def delete_record(*, session: Session, workspace_id: str, entity: str, record_id: str) -> Record:
+def delete_record(
+    *, session: Session, workspace_id: str, entity: str, record_id: str, source: str = "api"
+) -> Record:
     """Soft delete: the record goes to the recycle bin and can be restored."""
     record = get_record(
         session=session, workspace_id=workspace_id, entity=entity, record_id=record_id
@@ -303,17 +306,25 @@ def delete_record(*, session: Session, workspace_id: str, entity: str, record_id
     if record.deleted_at is None:
         record.deleted_at = utcnow()
         record.version += 1
+        session.add(
+            Activity(workspace_id=workspace_id, record_id=record.id, kind="deleted", source=source)
+        )
     session.flush()
     return record
 
 
-def restore_record(*, session: Session, workspace_id: str, entity: str, record_id: str) -> Record:
+def restore_record(
+    *, session: Session, workspace_id: str, entity: str, record_id: str, source: str = "api"
+) -> Record:
     record = get_record(
         session=session, workspace_id=workspace_id, entity=entity, record_id=record_id
     )
     if record.deleted_at is not None:
         record.deleted_at = None
         record.version += 1
+        session.add(
+            Activity(workspace_id=workspace_id, record_id=record.id, kind="restored", source=source)
+        )
     session.flush()
     return record
 
@@ -370,85 +381,3 @@ def list_lists(*, session: Session, workspace_id: str) -> list[List]:
     return list(
         session.scalars(select(List).where(List.workspace_id == workspace_id).order_by(List.name))
     )
-
-
-MAX_BULK = 10_000
-
-
-def _bulk_row(row: Any) -> tuple[dict[str, Any], list[str], list[str]]:
-    """One bulk row's parts, checked the way single creates are."""
-    if not isinstance(row, Mapping) or set(row) - {"data", "tags", "list_ids"}:
-        raise ValidationError(
-            'a row is {"data": {...}, "tags": [...], "list_ids": [...]}',
-            details={"field": "records"},
-        )
-    data, tags, list_ids = row.get("data") or {}, row.get("tags") or [], row.get("list_ids") or []
-    if not isinstance(data, Mapping):
-        raise ValidationError("data: an object of field values", details={"field": "data"})
-    if not isinstance(tags, list) or not isinstance(list_ids, list):
-        raise ValidationError("tags and list_ids are lists", details={"field": "tags"})
-    if not all(isinstance(i, str) for i in list_ids):
-        raise ValidationError("list_ids: a list of ids", details={"field": "list_ids"})
-    return check_values(data), _clean_tags(tags), list(dict.fromkeys(list_ids))
-
-
-def create_records(
-    *,
-    session: Session,
-    workspace_id: str,
-    entity: str,
-    rows: Sequence[Mapping[str, Any]],
-) -> list[dict[str, Any]]:
-    """Create many records; one result per row, in row order. A bad row aborts nothing.
-
-    Each row is ``{"data": {...}, "tags": [...], "list_ids": [...]}``. Rows are validated
-    one by one; the valid ones are inserted together.
-    """
-    if len(rows) > MAX_BULK:
-        raise ValidationError(
-            f"records: at most {MAX_BULK} rows per call", details={"field": "records"}
-        )
-    target = entity_named(session=session, workspace_id=workspace_id, name=entity)
-    known_lists = {item.id for item in list_lists(session=session, workspace_id=workspace_id)}
-    results: list[dict[str, Any]] = []
-    pending: list[tuple[Record, list[str], list[str]]] = []
-    for index, row in enumerate(rows):
-        try:
-            data, tags, list_ids = _bulk_row(row)
-            missing = [i for i in list_ids if i not in known_lists]
-            if missing:
-                raise NotFoundError(
-                    f"no list {missing[0]!r} in this workspace", details={"field": "list_ids"}
-                )
-        except (ValidationError, NotFoundError) as exc:
-            results.append(
-                {
-                    "index": index,
-                    "status": "error",
-                    "error": {"code": exc.code, "message": exc.message, "details": exc.details},
-                }
-            )
-            continue
-        record = Record(workspace_id=workspace_id, entity_id=target.id, data=data)
-        pending.append((record, tags, list_ids))
-        results.append({"index": index, "status": "created", "record": record})
-    session.add_all([p[0] for p in pending])
-    session.flush()
-    session.add_all(
-        [
-            RecordTag(record_id=record.id, tag=tag, workspace_id=workspace_id)
-            for record, tags, _ in pending
-            for tag in tags
-        ]
-        + [
-            ListMember(list_id=list_id, record_id=record.id, workspace_id=workspace_id)
-            for record, _, list_ids in pending
-            for list_id in list_ids
-        ]
-    )
-    session.flush()
-    for result in results:
-        record = result.pop("record", None)
-        if record is not None:
-            result["record_id"] = record.id
-    return results
