@@ -162,12 +162,16 @@ app.add_typer(key_app, name="key")
 
 
 def _database() -> Any:
-    """A session factory for the configured database, migrated to the latest schema."""
+    """A session factory for the configured database, migrated to the latest schema (and the
+    encryption key of encrypted fields configured)."""
+    from .services import crypto
     from .settings import get_settings
     from .store.migrate import upgrade
     from .store.session import make_engine, sessionmaker_for
 
-    engine = make_engine(get_settings().database_url)
+    settings = get_settings()
+    crypto.configure(settings.encryption_key)
+    engine = make_engine(settings.database_url)
     upgrade(engine)
     return sessionmaker_for(engine)
 
@@ -176,6 +180,15 @@ def _emit(payload: dict[str, Any]) -> None:
     import json
 
     typer.echo(json.dumps(payload, indent=2, default=str))
+
+
+@app.command("encryption-key")
+def encryption_key() -> None:
+    """Print a new key for encrypted fields: set it as DUPEGUARD_ENCRYPTION_KEY (to rotate,
+    put the new key first: DUPEGUARD_ENCRYPTION_KEY=new,old)."""
+    from .services.crypto import new_key
+
+    typer.echo(new_key())
 
 
 @db_app.command("upgrade")

@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, description="Shared rate limits when set.")
     rate_limit: str = Field(default="600/minute", description="Requests per key, e.g. 600/minute.")
     default_region: str = Field(default="US", description="Default phone region (ISO code).")
+    encryption_key: str | None = Field(
+        default=None,
+        description="Fernet key(s) for encrypted fields, comma-separated; the first encrypts, "
+        "all decrypt (rotation). Make one with `dupeguard encryption-key`.",
+    )
 
     @field_validator("rate_limit")
     @classmethod

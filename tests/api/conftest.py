@@ -10,7 +10,9 @@ API test runs once per database) and yields a :class:`LiveServer` with ``.url``,
     def test_limit(client, workspace): ...
 
 (keyword arguments of :func:`start_server`'s factory: ``rate_limit``, ``redis_url``,
-``max_body_size``, ``routers``; an indirect ``live_server`` parameter, a dict, works too.)
+``max_body_size``, ``routers``, and any other :class:`Settings` field such as
+``webhook_allow_private`` or ``form_rate_limit``; an indirect ``live_server`` parameter, a
+dict, works too.)
 More servers on the same database: the ``start_server`` factory.
 """
 
@@ -115,8 +117,11 @@ def start_server(db_url: str) -> Iterator[Callable[..., LiveServer]]:
         redis_url: str | None = None,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         routers: Iterable[APIRouter] = (),
+        **more_settings: Any,
     ) -> LiveServer:
-        settings = Settings(database_url=db_url, rate_limit=rate_limit, redis_url=redis_url)
+        settings = Settings(
+            database_url=db_url, rate_limit=rate_limit, redis_url=redis_url, **more_settings
+        )
         app = create_app(settings, max_body_size=max_body_size)
         for router in routers:  # test-only routes: this app instance only
             app.include_router(router)

@@ -6,8 +6,12 @@ import threading
 from collections import Counter
 
 import httpx
+import pytest
+
+from dupeguard.services import crypto
 
 ADMIN = ("read", "write", "admin")
+KEY = crypto.new_key()
 
 
 def post(client: httpx.Client, w, data: dict, mode: str | None = None, entity: str = "lead"):
@@ -17,6 +21,7 @@ def post(client: httpx.Client, w, data: dict, mode: str | None = None, entity: s
     return client.post(f"/v1/entities/{entity}/records", headers=w.headers, json=body)
 
 
+@pytest.mark.live_server(encryption_key=KEY)
 def test_fields_list_eligibility_and_custom_fields(client: httpx.Client, workspace) -> None:
     w = workspace(scopes=ADMIN)
     fields = client.get("/v1/entities/lead/fields", headers=w.headers).json()
@@ -191,3 +196,22 @@ def test_concurrent_api_intakes_create_one_record(
     for t in threads:
         t.join(90)
     assert Counter(statuses) == {"created": 1, "skipped": n - 1}
+
+
+@pytest.mark.live_server(encryption_key=KEY)
+def test_encrypted_fields_read_back_as_plaintext(client: httpx.Client, workspace) -> None:
+    w = workspace(scopes=("read", "write", "admin"))
+    made = client.post(
+        "/v1/entities/contact/fields",
+        headers=w.headers,
+        json={"name": "ssn", "type": "text", "encrypted": True},
+    )
+    assert made.status_code == 201
+    body = client.post(
+        "/v1/entities/contact/records", headers=w.headers, json={"data": {"ssn": "987"}}
+    ).json()
+    assert body["record"]["data"] == {"ssn": "987"}
+    got = client.get(f"/v1/entities/contact/records/{body['record_id']}", headers=w.headers)
+    assert got.json()["data"] == {"ssn": "987"}
+    listed = client.get("/v1/entities/contact/records", headers=w.headers).json()["data"]
+    assert listed[0]["data"] == {"ssn": "987"}

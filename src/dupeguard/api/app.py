@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from starlette.middleware import Middleware
 
 from .. import __version__
+from ..services import crypto
 from ..settings import Settings, get_settings
 from ..store.migrate import upgrade
 from ..store.session import make_engine, sessionmaker_for
@@ -56,6 +57,7 @@ def create_app(
     settings = settings if settings is not None else get_settings()
     if max_body_size < 0:
         raise ValueError("max_body_size must be a non-negative number of bytes")
+    crypto.configure(settings.encryption_key)
     limiter = RateLimiter.from_settings(settings)
     engine = make_engine(settings.database_url)
     try:

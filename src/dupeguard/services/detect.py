@@ -73,7 +73,9 @@ def load_frame(
     definitions = [
         (name, ftype)
         for name, ftype in session.execute(
-            select(Field.name, Field.type).where(Field.entity_id == target.id)
+            select(Field.name, Field.type).where(
+                Field.entity_id == target.id, Field.encrypted.is_(False)
+            )
         )
     ]
     specs = fields_from_definitions(frame.columns, entity, definitions)

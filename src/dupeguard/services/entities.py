@@ -19,6 +19,7 @@ from ..core.errors import ConflictError, NotFoundError, ValidationError
 from ..core.fields import FieldType, match_key_ineligibility
 from ..core.keys import key_value
 from ..store.tables import Entity, Field, Record, RecordKey
+from . import crypto
 
 __all__ = [
     "MAX_CHOICES",
@@ -164,6 +165,8 @@ def create_field(
         raise ValidationError(
             f"type: one of {', '.join(t.value for t in FieldType)}", details={"field": "type"}
         ) from None
+    if encrypted:
+        crypto.require()
     if session.scalar(select(Field.id).where(Field.entity_id == target.id, Field.name == name)):
         raise ConflictError(
             f"entity {entity!r} already has a field {name!r}", details={"field": "name"}
@@ -235,7 +238,10 @@ def update_field(
                 "marking it encrypted",
                 details={"field": "encrypted"},
             )
+        if encrypted:
+            crypto.require()
         field.encrypted = encrypted
+        _reseal(session, field, encrypt=encrypted)
     if match_key is not None and match_key != field.match_key:
         keys = [f.name for f in match_key_fields(session=session, entity_id=field.entity_id)]
         keys = [*keys, field.name] if match_key else [k for k in keys if k != field.name]
@@ -285,6 +291,31 @@ def set_match_keys(
             _backfill(session, target, field, region)
     session.flush()
     return [by_name[n] for n in fields]
+
+
+def _reseal(session: Session, field: Field, *, encrypt: bool) -> None:
+    """Encrypt (or decrypt) the field's stored values when its ``encrypted`` flag changes,
+    so no plaintext stays at rest."""
+    value_of = Record.data[field.name]
+    after = ""
+    while True:
+        records = session.scalars(
+            select(Record)
+            .where(
+                Record.entity_id == field.entity_id,
+                Record.id > after,
+                func.coalesce(value_of.as_string(), "") != "",
+            )
+            .order_by(Record.id)
+            .limit(_BACKFILL_CHUNK)
+        ).all()
+        if not records:
+            return
+        after = records[-1].id
+        for record in records:
+            change = crypto.seal if encrypt else crypto.unseal
+            record.data = change(record.data, [field.name])
+        session.flush()
 
 
 def _backfill(session: Session, entity: Entity, field: Field, region: str) -> None:

@@ -51,7 +51,7 @@ from ..store.tables import (
     new_id,
     utcnow,
 )
-from . import webhooks
+from . import crypto, webhooks
 from .records import _clean_tags, entity_named
 from .values import FieldDef, clean_for_fields
 
@@ -66,9 +66,11 @@ __all__ = [
     "RowError",
     "Schema",
     "edit",
+    "encrypted_names",
     "load_schema",
     "parse_mode",
     "record_activity",
+    "redact",
     "submit",
     "submit_many",
     "write_keys",
@@ -108,6 +110,10 @@ class Schema:
     fields: Mapping[str, FieldDef]
     keys: tuple[FieldDef, ...]
     region: str
+
+    @property
+    def encrypted(self) -> tuple[str, ...]:
+        return tuple(name for name, f in self.fields.items() if f.encrypted)
 
     def key_values(self, data: Mapping[str, Any]) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -380,7 +386,7 @@ def _currents(
                 Record.id.in_(chunk), Record.workspace_id == schema.workspace_id
             )
         ):
-            current[record_id] = _Current(dict(data), version)
+            current[record_id] = _Current(crypto.unseal(data, schema.encrypted), version)
     return current
 
 
@@ -497,15 +503,25 @@ def _apply(
         tag_rows: list[dict[str, Any]] = []
         member_rows: list[dict[str, Any]] = []
         activity_rows: list[dict[str, Any]] = []
+        payloads: list[dict[str, Any]] = []
         for outcome in created:
             row = rows_by_index[outcome.index]
             data = {k: v for k, v in row.data.items() if v is not None}
+            payloads.append(
+                {
+                    "record_id": outcome.record_id,
+                    "entity": schema.entity,
+                    "data": {k: v for k, v in data.items() if k not in schema.encrypted},
+                    "source": source,
+                    "created_at": now.isoformat(),
+                }
+            )
             record_rows.append(
                 {
                     "id": outcome.record_id,
                     "workspace_id": schema.workspace_id,
                     "entity_id": schema.entity_id,
-                    "data": data,
+                    "data": crypto.seal(data, schema.encrypted),
                     "created_at": now,
                     "updated_at": now,
                     "version": 1,
@@ -540,16 +556,7 @@ def _apply(
             session=session,
             workspace_id=schema.workspace_id,
             event="record.created",
-            payloads=[
-                {
-                    "record_id": r["id"],
-                    "entity": schema.entity,
-                    "data": r["data"],
-                    "source": source,
-                    "created_at": now.isoformat(),
-                }
-                for r in record_rows
-            ],
+            payloads=payloads,
         )
     if updated:
         finals: dict[str, _Current] = {}
@@ -559,7 +566,13 @@ def _apply(
             finals[outcome.record_id] = current[outcome.record_id]
             activity_rows.append(
                 _activity(
-                    schema, outcome.record_id, "updated", source, outcome.changes, details, now
+                    schema,
+                    outcome.record_id,
+                    "updated",
+                    source,
+                    redact(outcome.changes, schema.encrypted),
+                    details,
+                    now,
                 )
             )
         existing = {rid: cur for rid, cur in finals.items() if not cur.new}
@@ -567,7 +580,12 @@ def _apply(
             session.execute(
                 update(Record),
                 [
-                    {"id": rid, "data": cur.data, "version": cur.version, "updated_at": now}
+                    {
+                        "id": rid,
+                        "data": crypto.seal(cur.data, schema.encrypted),
+                        "version": cur.version,
+                        "updated_at": now,
+                    }
                     for rid, cur in existing.items()
                 ],
             )
@@ -576,7 +594,11 @@ def _apply(
                 session.execute(
                     update(Record)
                     .where(Record.id == rid)
-                    .values(data=cur.data, version=cur.version, updated_at=now)
+                    .values(
+                        data=crypto.seal(cur.data, schema.encrypted),
+                        version=cur.version,
+                        updated_at=now,
+                    )
                 )
             write_keys(session, schema, rid, cur.data)
         session.execute(insert(Activity), activity_rows)
@@ -655,36 +677,63 @@ def edit(
         record_id=record_id,
         include_deleted=False,
     )
-    before = dict(record.data)
-    clean = None if data is None else clean_for_fields(data, schema.fields, entity=entity)
+    before = crypto.unseal(record.data, schema.encrypted)
+    after = dict(before)
+    if data is not None:
+        for name, value in clean_for_fields(data, schema.fields, entity=entity).items():
+            if value is None:
+                after.pop(name, None)
+            else:
+                after[name] = value
     record = update_record(
         session=session,
         workspace_id=workspace_id,
         entity=entity,
         record_id=record_id,
-        data=clean,
         tags=tags,
         list_ids=list_ids,
     )
     changes = {
-        name: {"old": before.get(name), "new": record.data.get(name)}
-        for name in sorted(set(before) | set(record.data))
-        if before.get(name) != record.data.get(name)
+        name: {"old": before.get(name), "new": after.get(name)}
+        for name in sorted(set(before) | set(after))
+        if before.get(name) != after.get(name)
     }
     if changes:
-        write_keys(session, schema, record.id, record.data)
+        record.data = crypto.seal(after, schema.encrypted)
+        write_keys(session, schema, record.id, after)
         session.add(
             Activity(
                 workspace_id=workspace_id,
                 record_id=record.id,
                 kind="updated",
                 source=source,
-                changes=changes,
+                changes=redact(changes, schema.encrypted),
                 details={"actor": actor} if actor else {},
             )
         )
     session.flush()
     return record
+
+
+def redact(changes: Mapping[str, Any], encrypted: Sequence[str]) -> dict[str, Any]:
+    """Activity changes with the values of encrypted fields replaced by ``[encrypted]``."""
+    return {
+        name: (
+            {k: (crypto.REDACTED if v is not None else None) for k, v in change.items()}
+            if name in encrypted
+            else change
+        )
+        for name, change in changes.items()
+    }
+
+
+def encrypted_names(*, session: Session, entity_id: str) -> list[str]:
+    """The entity's encrypted fields (their stored values are ciphertext)."""
+    return list(
+        session.scalars(
+            select(Field.name).where(Field.entity_id == entity_id, Field.encrypted.is_(True))
+        )
+    )
 
 
 def record_activity(

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from sqlalchemy.orm import Session
 
 from ...core.errors import ValidationError
-from ...services import intake
+from ...services import crypto, intake
 from ...services import records as svc
 from ...services.credits import balance
 from ...services.intake import RowError
@@ -42,19 +42,31 @@ ERRORS = error_responses(
 
 
 def _read(session: SessionDep, record: Record, entity: str) -> RecordRead:
-    tags = svc.tags_of(session=session, record_ids=[record.id])[record.id]
-    return RecordRead(
-        record_id=record.id,
-        id=record.id,
-        entity=entity,
-        data=record.data,
-        tags=tags,
-        created_at=record.created_at,
-        updated_at=record.updated_at,
-        deleted_at=record.deleted_at,
-        merged_into=record.merged_into,
-        version=record.version,
-    )
+    return _page(session, [record], entity)[0]
+
+
+def _page(session: SessionDep, records: list[Record], entity: str) -> list[RecordRead]:
+    """Records as the API shows them: tags and the names of encrypted fields are read once
+    for the whole page, encrypted values decrypted."""
+    if not records:
+        return []
+    tags = svc.tags_of(session=session, record_ids=[r.id for r in records])
+    encrypted = intake.encrypted_names(session=session, entity_id=records[0].entity_id)
+    return [
+        RecordRead(
+            record_id=r.id,
+            id=r.id,
+            entity=entity,
+            data=crypto.unseal(r.data, encrypted),
+            tags=tags[r.id],
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+            deleted_at=r.deleted_at,
+            merged_into=r.merged_into,
+            version=r.version,
+        )
+        for r in records
+    ]
 
 
 def _actor(key: ApiKey) -> str:
@@ -210,9 +222,7 @@ def list_records(
         limit=limit,
         cursor=cursor,
     )
-    tags = svc.tags_of(session=session, record_ids=[r.id for r in rows])
-    page = [_read(session, r, entity).model_copy(update={"tags": tags[r.id]}) for r in rows]
-    return RecordPage(data=page, next_cursor=next_cursor)
+    return RecordPage(data=_page(session, rows, entity), next_cursor=next_cursor)
 
 
 @router.get(
