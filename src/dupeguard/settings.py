@@ -32,8 +32,18 @@ class Settings(BaseSettings):
         description="Fernet key(s) for encrypted fields, comma-separated; the first encrypts, "
         "all decrypt (rotation). Make one with `dupeguard encryption-key`.",
     )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Allow webhooks to loopback, private and link-local addresses (tests only).",
+    )
+    webhook_worker: bool = Field(
+        default=True, description="Deliver webhooks from a background thread of the server."
+    )
+    form_rate_limit: str = Field(
+        default="20/minute", description="Public form submissions per form and client address."
+    )
 
-    @field_validator("rate_limit")
+    @field_validator("rate_limit", "form_rate_limit")
     @classmethod
     def _rate(cls, value: str) -> str:
         if not _RATE.match(value):

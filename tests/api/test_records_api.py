@@ -156,12 +156,18 @@ def test_tenant_isolation_on_every_endpoint(client: httpx.Client, workspace) -> 
 
 def test_timestamps_are_utc_iso8601(client: httpx.Client, workspace) -> None:
     w = workspace()
-    body = client.post("/v1/entities/deal/records", headers=w.headers,
-                       json={"data": {"name": "Renewal", "amount": 1200}}).json()["record"]
+    body = client.post(
+        "/v1/entities/deal/records",
+        headers=w.headers,
+        json={"data": {"name": "Renewal", "amount": 1200}},
+    ).json()["record"]
     for stamp in (body["created_at"], body["updated_at"]):
         assert stamp.endswith(("+00:00", "Z")), stamp
-    assert client.get("/v1/workspace", headers=w.headers).json()["data"]["created_at"].endswith(
-        ("+00:00", "Z"))
+    assert (
+        client.get("/v1/workspace", headers=w.headers)
+        .json()["data"]["created_at"]
+        .endswith(("+00:00", "Z"))
+    )
 
 
 def test_idempotent_record_creation(client: httpx.Client, workspace) -> None:
@@ -178,8 +184,9 @@ def test_idempotent_record_creation(client: httpx.Client, workspace) -> None:
     assert first.json() == again.json() and again.headers["Idempotent-Replayed"] == "true"
     listing = client.get("/v1/entities/contact/records", headers=w.headers).json()["data"]
     assert [r["record_id"] for r in listing] == [first.json()["record_id"]]
-    other = client.post("/v1/entities/contact/records", headers=headers,
-                        json={"data": {"email": "other@acme.com"}})
+    other = client.post(
+        "/v1/entities/contact/records", headers=headers, json={"data": {"email": "other@acme.com"}}
+    )
     assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_conflict"
     bulk_key = {**w.headers, "Idempotency-Key": str(uuid.uuid4())}
     rows = {"records": [{"data": {"email": f"b{i}@acme.com"}} for i in range(3)]}

@@ -2,11 +2,14 @@
 
 Creating the app connects to the database and migrates it to the latest schema, so a server
 never answers against an old schema. ``app.state`` holds ``settings``, ``engine``, ``sessions``
-(the sessionmaker) and ``limiter``; the engine is disposed and Redis closed on shutdown.
+(the sessionmaker), ``limiter``, ``form_limiter`` (public form submissions) and
+``webhook_worker`` (started with the server unless ``DUPEGUARD_WEBHOOK_WORKER=false``); on
+shutdown the worker stops, Redis is closed and the engine disposed.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,6 +19,8 @@ from starlette.middleware import Middleware
 
 from .. import __version__
 from ..services import crypto
+from ..services.import_csv import MAX_FILE_BYTES
+from ..services.webhook_delivery import WebhookWorker
 from ..settings import Settings, get_settings
 from ..store.migrate import upgrade
 from ..store.session import make_engine, sessionmaker_for
@@ -28,6 +33,7 @@ from .middleware import (
 )
 from .ratelimit import RateLimiter, RateLimitMiddleware
 from .routes import ROUTERS
+from .routes.imports import IMPORT_PATH
 
 __all__ = ["DupeguardAPI", "create_app"]
 
@@ -48,17 +54,22 @@ class DupeguardAPI(FastAPI):
 
 
 def create_app(
-    settings: Settings | None = None, *, max_body_size: int = DEFAULT_MAX_BODY_SIZE
+    settings: Settings | None = None,
+    *,
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+    import_max_bytes: int = MAX_FILE_BYTES,
 ) -> FastAPI:
     """A ready application for ``settings`` (default: from the environment).
 
-    ``max_body_size`` caps request bodies in bytes (default 10 MiB; larger is 413).
+    ``max_body_size`` caps request bodies in bytes (default 10 MiB; larger is 413);
+    ``import_max_bytes`` caps CSV uploads to ``POST /v1/imports`` instead (default 50 MiB).
     """
     settings = settings if settings is not None else get_settings()
-    if max_body_size < 0:
+    if max_body_size < 0 or import_max_bytes < 0:
         raise ValueError("max_body_size must be a non-negative number of bytes")
     crypto.configure(settings.encryption_key)
     limiter = RateLimiter.from_settings(settings)
+    form_limiter = RateLimiter(settings.form_rate_limit, settings.redis_url)
     engine = make_engine(settings.database_url)
     try:
         upgrade(engine)
@@ -66,13 +77,18 @@ def create_app(
         engine.dispose()
         raise
     sessions = sessionmaker_for(engine)
+    worker = WebhookWorker(sessions, allow_private=settings.webhook_allow_private)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if settings.webhook_worker:
+            worker.start()
         try:
             yield
         finally:
+            await asyncio.to_thread(worker.stop)
             await limiter.aclose()
+            await form_limiter.aclose()
             engine.dispose()
 
     app = DupeguardAPI(
@@ -86,14 +102,21 @@ def create_app(
             Middleware(RequestIdMiddleware),
             Middleware(RateLimitMiddleware, limiter=limiter),
             Middleware(InternalErrorMiddleware),
-            Middleware(BodyLimitMiddleware, max_body_size=max_body_size),
+            Middleware(
+                BodyLimitMiddleware,
+                max_body_size=max_body_size,
+                path_limits={IMPORT_PATH: import_max_bytes},
+            ),
         ],
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = sessions
     app.state.limiter = limiter
+    app.state.form_limiter = form_limiter
+    app.state.webhook_worker = worker
     app.state.max_body_size = max_body_size
+    app.state.import_max_bytes = import_max_bytes
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Mapping
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -134,19 +135,28 @@ class BodyLimitMiddleware:
     the body is read. Without one (chunked uploads) the bytes are counted as the app reads
     them, and :class:`~dupeguard.api.errors.PayloadTooLarge` is raised from ``receive`` the
     moment they pass the limit.
+
+    ``path_limits`` gives some paths (exact match) a limit of their own, e.g. CSV uploads.
     """
 
-    def __init__(self, app: ASGIApp, max_body_size: int = DEFAULT_MAX_BODY_SIZE) -> None:
-        if max_body_size < 0:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        path_limits: Mapping[str, int] | None = None,
+    ) -> None:
+        limits = dict(path_limits or {})
+        if max_body_size < 0 or any(v < 0 for v in limits.values()):
             raise ValueError("max_body_size must be a non-negative number of bytes")
         self.app = app
         self.max_body_size = max_body_size
+        self.path_limits = limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.max_body_size
+        limit = self.path_limits.get(scope.get("path", ""), self.max_body_size)
         declared = _content_length(scope)
         if declared is not None and declared > limit:
             await _answer_too_large(scope, receive, send, limit)

@@ -413,4 +413,5 @@ class FormSubmission(Base):
     record_id: Mapped[str | None] = mapped_column(String(36))
     matches: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
     matched_by: Mapped[str | None] = mapped_column(String(64))
+    changed_fields: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
     created_at: Mapped[datetime] = _created()

@@ -6,6 +6,9 @@ from fastapi import APIRouter
 
 from .ai import router as ai
 from .entities import router as entities
+from .forms import router as forms
+from .imports import router as imports
 from .records import router as records
+from .webhooks import router as webhooks
 
-ROUTERS: list[APIRouter] = [ai, entities, records]
+ROUTERS: list[APIRouter] = [ai, entities, records, forms, webhooks, imports]

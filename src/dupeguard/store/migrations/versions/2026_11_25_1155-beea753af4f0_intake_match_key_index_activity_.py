@@ -185,6 +185,7 @@ def upgrade() -> None:
         sa.Column("record_id", sa.String(length=36), nullable=True),
         sa.Column("matches", sa.JSON(), nullable=False),
         sa.Column("matched_by", sa.String(length=64), nullable=True),
+        sa.Column("changed_fields", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["form_id"],
