@@ -1,8 +1,9 @@
 """`make run`: the server on the embedded SQLite database, with a demo workspace.
 
 The first run creates the workspace and loads synthetic contacts and companies (with the
-duplicates real CRMs have); every run prints the URL, a fresh API key and a curl line that
-calls detect-duplicates.
+duplicates real CRMs have) and makes e-mail the match key of contacts and leads; every run
+prints the URL, a fresh API key, a curl line that calls detect-duplicates and one that sends a
+known contact through intake (skipped, not duplicated).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ COMPANIES = 1_000
 
 def _ensure_workspace(factory: sessionmaker[Session]) -> tuple[str, str]:
     """The demo workspace id (created and loaded on first use) and a new API key for it."""
+    from .services.entities import set_match_keys
     from .services.intake import MAX_BULK, Inbound, submit_many
     from .services.keys import create_key
     from .services.workspaces import create_workspace, get_workspace
@@ -59,6 +61,11 @@ def _ensure_workspace(factory: sessionmaker[Session]) -> tuple[str, str]:
                         rows=rows[start : start + MAX_BULK],
                         source="import",
                     )
+        with session_scope(factory) as session:  # identity for intake: e-mail (seed 001)
+            for entity in ("contact", "lead"):
+                set_match_keys(
+                    session=session, workspace_id=workspace_id, entity=entity, fields=["email"]
+                )
         DEMO_DIR.mkdir(exist_ok=True)
         STATE.write_text(json.dumps({"workspace_id": workspace_id}))
     with session_scope(factory) as session:
@@ -71,6 +78,24 @@ def _ensure_workspace(factory: sessionmaker[Session]) -> tuple[str, str]:
     return workspace_id, plaintext
 
 
+def _known_email(factory: sessionmaker[Session], workspace_id: str) -> str:
+    """An e-mail address held by exactly one demo contact (for the intake example)."""
+    from sqlalchemy import func, select
+
+    from .store.session import session_scope
+    from .store.tables import RecordKey
+
+    with session_scope(factory) as session:
+        found = session.scalar(
+            select(RecordKey.value)
+            .where(RecordKey.workspace_id == workspace_id, RecordKey.key == "email")
+            .group_by(RecordKey.value)
+            .having(func.count() == 1)
+            .limit(1)
+        )
+    return found or "jane@example.com"
+
+
 def main() -> int:
     import uvicorn
 
@@ -81,6 +106,7 @@ def main() -> int:
     port = int(os.environ.get("DUPEGUARD_PORT", "8000"))
     app = create_app(Settings())
     workspace_id, key = _ensure_workspace(app.state.sessions)
+    email = _known_email(app.state.sessions, workspace_id)
     url = f"http://{host}:{port}"
     print(
         f"""
@@ -93,6 +119,12 @@ Try it:
     -H "Authorization: Bearer {key}" \\
     -H "Content-Type: application/json" \\
     -d '{{"entity_type": "contact", "threshold": 0.9, "limit": 5}}'
+
+A contact arriving with a known e-mail (the match key) is skipped, not duplicated:
+  curl -s -X POST {url}/v1/entities/contact/records \\
+    -H "Authorization: Bearer {key}" \\
+    -H "Content-Type: application/json" \\
+    -d '{{"data": {{"email": "{email.upper()}", "city": "Springfield"}}, "dedup_mode": "skip"}}'
 """,
         flush=True,
     )
