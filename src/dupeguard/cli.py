@@ -191,6 +191,75 @@ def encryption_key() -> None:
     typer.echo(new_key())
 
 
+@app.command("import")
+def import_csv(
+    path: Annotated[Path, typer.Argument(help="CSV file to import.", show_default=False)],
+    workspace: Annotated[str, typer.Option(help="Workspace id.")],
+    entity: Annotated[str, typer.Option(help="Entity the rows become.")] = "lead",
+    map_: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="COLUMN=FIELD (or COLUMN=ignore); repeatable."),
+    ] = None,
+    dedup_mode: Annotated[
+        str, typer.Option(help="What a match-key hit does: skip, update or off.")
+    ] = "skip",
+    preview: Annotated[
+        bool, typer.Option("--preview", help="Only count what would happen; write nothing.")
+    ] = False,
+    report: Annotated[Path | None, typer.Option(help="Write the per-row report CSV here.")] = None,
+) -> None:
+    """Import a CSV through intake, like the API's import (the same service); prints JSON
+    with the import id, the status and the counts."""
+    from .services import imports
+    from .settings import get_settings
+    from .store.session import session_scope
+
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise ValidationError(f"cannot read {path}: {exc.strerror or exc}") from None
+    sessions = _database()
+    region = get_settings().default_region
+    with session_scope(sessions) as session:
+        item = imports.upload(
+            session=session,
+            workspace_id=workspace,
+            entity=entity,
+            filename=path.name,
+            content=content,
+        )
+        import_id, mapping = item.id, dict(item.mapping)
+    overrides = _pairs_option(map_, "--map")
+    unknown = [c for c in overrides if c not in item.columns]
+    if unknown:
+        raise ValidationError(f"--map names a column that is not in the file: {unknown[0]!r}")
+    for column, target in overrides.items():
+        mapping[column] = None if target.lower() in ("ignore", "-") else target  # type: ignore[assignment]
+    with session_scope(sessions) as session:
+        imports.set_mapping(
+            session=session,
+            workspace_id=workspace,
+            import_id=import_id,
+            mapping=mapping,
+            dedup_mode=dedup_mode,
+        )
+    if preview:
+        result = imports.preview(
+            sessions=sessions, workspace_id=workspace, import_id=import_id, region=region, limit=1
+        )
+        _emit({"import_id": import_id, "status": "previewed", "counts": result.counts})
+        return
+    with session_scope(sessions) as session:
+        imports.start(session=session, workspace_id=workspace, import_id=import_id)
+    status = imports.run(sessions, import_id, region=region, actor="cli")
+    with session_scope(sessions) as session:
+        counts = imports.counted(session=session, import_id=import_id)
+    if report is not None:
+        with report.open("w", encoding="utf-8", newline="") as out:
+            out.writelines(imports.report_lines(sessions, import_id))
+    _emit({"import_id": import_id, "status": status, "counts": counts, "mapping": mapping})
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Migrate the database (DUPEGUARD_DATABASE_URL) to the latest schema."""

@@ -81,3 +81,54 @@ def test_unreachable_database_and_bad_settings_are_one_line(tmp_path) -> None:
     assert "Traceback" not in proc.stderr
     env_bad = dupeguard("mysql://x/y", "db", "upgrade")
     assert env_bad.returncode == 2 and "unsupported database" in env_bad.stderr
+
+
+def test_import_command_runs_intake_with_the_entity_keys(db_url: str, tmp_path) -> None:
+    from dupeguard.services.entities import set_match_keys
+    from dupeguard.store.session import make_engine, session_scope, sessionmaker_for
+
+    workspace = json.loads(dupeguard(db_url, "workspace", "create", "Acme").stdout)
+    engine = make_engine(db_url)
+    with session_scope(sessionmaker_for(engine)) as session:
+        set_match_keys(
+            session=session,
+            workspace_id=workspace["workspace_id"],
+            entity="lead",
+            fields=["email"],
+        )
+    engine.dispose()
+    source = tmp_path / "leads.csv"
+    source.write_text("E-mail,First Name,Notes\na@x.com,Ann,=HYPERLINK()\nA@X.com,Annie,\n")
+    args = [
+        "import",
+        str(source),
+        "--workspace",
+        workspace["workspace_id"],
+        "--map",
+        "Notes=ignore",
+        "--dedup-mode",
+        "update",
+    ]
+    preview = dupeguard(db_url, *args, "--preview")
+    assert preview.returncode == 0, preview.stderr
+    assert json.loads(preview.stdout)["counts"] == {
+        "created": 1,
+        "updated": 1,
+        "skipped": 0,
+        "conflict": 0,
+        "error": 0,
+    }
+    report = tmp_path / "report.csv"
+    done = dupeguard(db_url, *args, "--report", str(report))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["status"] == "completed" and result["counts"]["updated"] == 1
+    lines = report.read_text().splitlines()
+    assert lines[0].startswith("row_number,decision,record_id") and len(lines) == 3
+    again = dupeguard(db_url, *args[:-2], "--dedup-mode", "skip")  # idempotent re-upload
+    assert json.loads(again.stdout)["counts"]["skipped"] == 2
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2,3\n")
+    refused = dupeguard(db_url, "import", str(bad), "--workspace", workspace["workspace_id"])
+    assert refused.returncode == 2 and "line 2" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
