@@ -15,6 +15,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -30,8 +31,13 @@ from sqlalchemy.types import TypeDecorator
 __all__ = [
     "Activity",
     "ApiKey",
+    "AuditEntry",
     "Base",
     "CreditEntry",
+    "DuplicateJob",
+    "DuplicatePair",
+    "DuplicateRecordSet",
+    "DuplicateSetMember",
     "Entity",
     "Field",
     "Form",
@@ -41,8 +47,11 @@ __all__ = [
     "ImportRow",
     "List",
     "ListMember",
+    "Merge",
+    "NotDuplicate",
     "Record",
     "RecordKey",
+    "RecordLink",
     "RecordTag",
     "Webhook",
     "WebhookDelivery",
@@ -414,4 +423,179 @@ class FormSubmission(Base):
     matches: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
     matched_by: Mapped[str | None] = mapped_column(String(64))
     changed_fields: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    created_at: Mapped[datetime] = _created()
+
+
+class RecordLink(Base):
+    """A relation between two records of a workspace (a deal's contact, a contact's company):
+    ``record_id`` points at ``target_id``. A merge moves links to the survivor."""
+
+    __tablename__ = "record_links"
+    __table_args__ = (
+        UniqueConstraint("record_id", "target_id", "label"),
+        Index("ix_record_links_target", "target_id"),
+    )
+
+    id: Mapped[str] = _id()
+    workspace_id: Mapped[str] = _ws()
+    record_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("records.id", ondelete="CASCADE"), nullable=False
+    )
+    target_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("records.id", ondelete="CASCADE"), nullable=False
+    )
+    label: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    created_at: Mapped[datetime] = _created()
+
+
+class DuplicateJob(Base):
+    """A scan of an entity's stored records for duplicates, run in the background."""
+
+    __tablename__ = "duplicate_jobs"
+    __table_args__ = (Index("ix_duplicate_jobs_listing", "workspace_id", "created_at"),)
+
+    id: Mapped[str] = _id()
+    workspace_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False
+    )
+    entity_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("entities.id", ondelete="CASCADE"), nullable=False
+    )
+    method: Mapped[str] = mapped_column(String(16), nullable=False, default="model")
+    threshold: Mapped[float | None] = mapped_column(Float)
+    matching_rule_id: Mapped[str | None] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="queued")
+    stage: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    progress: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    records_scanned: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    pairs_found: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    sets_found: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    error: Mapped[str | None] = mapped_column(String(1000))
+    actor: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _created()
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DuplicateRecordSet(Base):
+    """A cluster of records judged the same entity (from a job, or reported by a rule)."""
+
+    __tablename__ = "duplicate_record_sets"
+    __table_args__ = (
+        Index("ix_duplicate_record_sets_queue", "workspace_id", "status", "max_similarity"),
+    )
+
+    id: Mapped[str] = _id()
+    workspace_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False
+    )
+    entity_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("entities.id", ondelete="CASCADE"), nullable=False
+    )
+    job_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("duplicate_jobs.id", ondelete="SET NULL"), index=True
+    )
+    source: Mapped[str] = mapped_column(String(16), nullable=False, default="job")
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="open")
+    size: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    max_similarity: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    created_at: Mapped[datetime] = _created()
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DuplicateSetMember(Base):
+    __tablename__ = "duplicate_set_members"
+    __table_args__ = (Index("ix_duplicate_set_members_record", "record_id"),)
+
+    set_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("duplicate_record_sets.id", ondelete="CASCADE"), primary_key=True
+    )
+    record_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("records.id", ondelete="CASCADE"), primary_key=True
+    )
+    score: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    is_primary: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class DuplicatePair(Base):
+    """A scored pair inside a set: what the reviewer sees side by side."""
+
+    __tablename__ = "duplicate_pairs"
+    __table_args__ = (Index("ix_duplicate_pairs_set", "set_id", "similarity"),)
+
+    id: Mapped[str] = _id()
+    workspace_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    set_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("duplicate_record_sets.id", ondelete="CASCADE"), nullable=False
+    )
+    primary_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    duplicate_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    similarity: Mapped[float] = mapped_column(Float, nullable=False)
+    matched_fields: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    reason: Mapped[str] = mapped_column(String(500), nullable=False, default="")
+
+
+class NotDuplicate(Base):
+    """A reviewer's "not a duplicate" for a pair (ids in sorted order); kept across reruns."""
+
+    __tablename__ = "not_duplicates"
+
+    workspace_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    record_a: Mapped[str] = mapped_column(String(36), primary_key=True)
+    record_b: Mapped[str] = mapped_column(String(36), primary_key=True)
+    actor: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _created()
+
+
+class Merge(Base):
+    """A merge of up to 10 duplicates into a survivor, with the snapshot that undoes it."""
+
+    __tablename__ = "merges"
+    __table_args__ = (Index("ix_merges_listing", "workspace_id", "created_at"),)
+
+    id: Mapped[str] = _id()
+    workspace_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False
+    )
+    entity_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("entities.id", ondelete="CASCADE"), nullable=False
+    )
+    primary_id: Mapped[str] = mapped_column(String(36), nullable=False, index=True)
+    duplicate_ids: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    choices: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    actor: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _created()
+    undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditEntry(Base):
+    """The audit log: every duplicate decision, override, merge, undo and review mark."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_listing", "workspace_id", "created_at"),
+        Index("ix_audit_log_rule", "workspace_id", "rule_id", "kind"),
+    )
+
+    id: Mapped[str] = _id()
+    workspace_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False
+    )
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    entity: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[str | None] = mapped_column(String(16))
+    record_id: Mapped[str | None] = mapped_column(String(36))
+    matched_ids: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    rule_id: Mapped[str | None] = mapped_column(String(36))
+    rule_name: Mapped[str | None] = mapped_column(String(200))
+    action: Mapped[str | None] = mapped_column(String(32))
+    actor: Mapped[str | None] = mapped_column(String(200))
+    override: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    request_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = _created()
