@@ -215,3 +215,67 @@ def test_encrypted_fields_read_back_as_plaintext(client: httpx.Client, workspace
     assert got.json()["data"] == {"ssn": "987"}
     listed = client.get("/v1/entities/contact/records", headers=w.headers).json()["data"]
     assert listed[0]["data"] == {"ssn": "987"}
+
+
+def test_upsert_by_external_id(client: httpx.Client, workspace) -> None:
+    w = workspace(scopes=ADMIN)
+    url = "/v1/entities/lead/records/by/external_id/CRM-1"
+    created = client.put(url, headers=w.headers, json={"data": {"email": "a@x.com"}})
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["decision"] == "created" and body["matched_by"] == "external_id"
+    assert body["record"]["data"] == {"email": "a@x.com", "external_id": "CRM-1"}
+    rid = body["record_id"]
+    same = client.put(
+        "/v1/entities/lead/records/by/external_id/crm-1",  # compared normalised
+        headers=w.headers,
+        json={"data": {"email": "a@x.com"}},
+    )
+    assert same.status_code == 200 and same.json()["decision"] == "skipped"
+    updated = client.put(url, headers=w.headers, json={"data": {"city": "Rome", "email": None}})
+    assert updated.json()["decision"] == "updated" and updated.json()["record_id"] == rid
+    assert updated.json()["changed_fields"] == ["city", "email"]
+    assert updated.json()["record"]["data"] == {"external_id": "CRM-1", "city": "Rome"}
+    # the same value on two records (made with dedup off): a clear conflict listing both
+    client.post(
+        "/v1/entities/lead/records",
+        headers=w.headers,
+        json={"data": {"external_id": "CRM-1"}, "dedup_mode": "off"},
+    )
+    both = client.put(url, headers=w.headers, json={"data": {"city": "Oslo"}})
+    assert both.status_code == 409 and both.json()["error"]["code"] == "conflict"
+    assert rid in both.json()["error"]["details"]["matches"]
+    assert len(both.json()["error"]["details"]["matches"]) == 2
+    for bad_url, status in [
+        ("/v1/entities/lead/records/by/nope/1", 404),
+        ("/v1/entities/lead/records/by/email/not-an-email", 400),
+        ("/v1/entities/vendor/records/by/external_id/1", 404),
+    ]:
+        assert client.put(bad_url, headers=w.headers, json={"data": {}}).status_code == status
+
+
+def test_concurrent_upserts_insert_once(client: httpx.Client, workspace, live_server) -> None:
+    w = workspace(scopes=ADMIN)
+    client.put("/v1/entities/lead/match-keys", headers=w.headers, json={"fields": ["external_id"]})
+    n = 6
+    barrier = threading.Barrier(n)
+    decisions: list[str] = []
+
+    def worker(i: int) -> None:
+        with httpx.Client(base_url=live_server.url, timeout=60) as own:
+            barrier.wait()
+            answer = own.put(
+                "/v1/entities/lead/records/by/external_id/X-9",
+                headers=w.headers,
+                json={"data": {"city": f"C{i}"}},
+            )
+            decisions.append(answer.json()["decision"])
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    assert decisions.count("created") == 1 and len(decisions) == n
+    listing = client.get("/v1/entities/lead/records", headers=w.headers).json()["data"]
+    assert len(listing) == 1

@@ -36,7 +36,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from ..core.errors import DupeguardError, NotFoundError, ValidationError
+from ..core.errors import ConflictError, DupeguardError, NotFoundError, ValidationError
 from ..core.fields import FieldType
 from ..core.keys import key_value
 from ..store.session import begin_write
@@ -73,6 +73,7 @@ __all__ = [
     "redact",
     "submit",
     "submit_many",
+    "upsert",
     "write_keys",
 ]
 
@@ -666,44 +667,60 @@ def edit(
 ) -> Record:
     """Edit a record (PATCH, the UI): values checked against the fields, ``null`` clears a
     field, the key index follows, the activity feed records old and new values."""
-    from .records import get_record, update_record
-
     begin_write(session)
     schema = load_schema(session=session, workspace_id=workspace_id, entity=entity, region=region)
+    record, _ = _edit(session, schema, record_id, data, tags, list_ids, source, actor)
+    return record
+
+
+def _edit(
+    session: Session,
+    schema: Schema,
+    record_id: str,
+    data: Mapping[str, Any] | None,
+    tags: Iterable[str] | None,
+    list_ids: Sequence[str] | None,
+    source: str,
+    actor: str | None,
+) -> tuple[Record, dict[str, Any]]:
+    from .records import get_record, update_record
+
     record = get_record(
         session=session,
-        workspace_id=workspace_id,
-        entity=entity,
+        workspace_id=schema.workspace_id,
+        entity=schema.entity,
         record_id=record_id,
         include_deleted=False,
     )
     before = crypto.unseal(record.data, schema.encrypted)
     after = dict(before)
     if data is not None:
-        for name, value in clean_for_fields(data, schema.fields, entity=entity).items():
+        for name, value in clean_for_fields(data, schema.fields, entity=schema.entity).items():
             if value is None:
                 after.pop(name, None)
             else:
                 after[name] = value
-    record = update_record(
-        session=session,
-        workspace_id=workspace_id,
-        entity=entity,
-        record_id=record_id,
-        tags=tags,
-        list_ids=list_ids,
-    )
     changes = {
         name: {"old": before.get(name), "new": after.get(name)}
         for name in sorted(set(before) | set(after))
         if before.get(name) != after.get(name)
     }
+    if not changes and tags is None and list_ids is None:
+        return record, changes
+    record = update_record(
+        session=session,
+        workspace_id=schema.workspace_id,
+        entity=schema.entity,
+        record_id=record_id,
+        tags=tags,
+        list_ids=list_ids,
+    )
     if changes:
         record.data = crypto.seal(after, schema.encrypted)
         write_keys(session, schema, record.id, after)
         session.add(
             Activity(
-                workspace_id=workspace_id,
+                workspace_id=schema.workspace_id,
                 record_id=record.id,
                 kind="updated",
                 source=source,
@@ -712,7 +729,131 @@ def edit(
             )
         )
     session.flush()
-    return record
+    return record, changes
+
+
+def upsert(
+    *,
+    session: Session,
+    workspace_id: str,
+    entity: str,
+    field: str,
+    value: str,
+    data: Mapping[str, Any],
+    source: str = "api",
+    region: str = "US",
+    actor: str | None = None,
+) -> Outcome:
+    """Upsert by an identifying field (``PUT …/records/by/{field}/{value}``): insert when no
+    live record has that value, update the one that has it (``null`` clears a field, as in
+    an edit), and refuse with ``conflict`` listing the records when several have it.
+
+    The value is compared normalised, like a match key; a match-key field is an index lookup,
+    any other field a scan of the entity's records. Concurrent upserts of one value are
+    serialised, so they insert once. The inserted record goes through intake with mode
+    ``off``: the upsert field, not the other match keys, decides identity.
+    """
+    begin_write(session)
+    schema = load_schema(session=session, workspace_id=workspace_id, entity=entity, region=region)
+    definition = schema.fields.get(field)
+    if definition is None:
+        raise NotFoundError(f"no field {field!r} on entity {entity!r}", details={"field": "field"})
+    if definition.encrypted or definition.type not in _UPSERT_TYPES:
+        raise ValidationError(
+            f"field {field!r} cannot identify records for an upsert (type {definition.type}"
+            f"{', encrypted' if definition.encrypted else ''})",
+            details={"field": "field"},
+        )
+    normalised = key_value(definition.type, value, region=region)
+    if normalised is None:
+        raise ValidationError(
+            f"value: {value!r} is empty or not a valid {definition.type}",
+            details={"field": "value"},
+        )
+    if session.get_bind().dialect.name == "postgresql":
+        lock = _lock_id(schema.workspace_id, schema.entity_id, field, normalised)
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock})
+    ids = _holders(session, schema, definition, normalised)
+    if len(ids) > 1:
+        raise ConflictError(
+            f"{len(ids)} {entity} records have {field} = {value!r}; upsert needs one: "
+            "merge them or update one by id",
+            details={"matches": ids[:MAX_REPORTED_MATCHES], "field": field},
+        )
+    if not ids:
+        inbound = Inbound({**{k: v for k, v in data.items() if v is not None}, field: value})
+        (result,) = submit_many(
+            session=session,
+            workspace_id=workspace_id,
+            entity=entity,
+            rows=[inbound],
+            source=source,
+            mode="off",
+            region=region,
+            actor=actor,
+        )
+        if isinstance(result, RowError):
+            raise result.error
+        result.matched_by = field
+        return result
+    _, changes = _edit(session, schema, ids[0], data, None, None, source, actor)
+    return Outcome(
+        0,
+        "updated" if changes else "skipped",
+        record_id=ids[0],
+        changed_fields=list(changes),
+        matches=ids,
+        matched_by=field,
+        changes=changes,
+    )
+
+
+_UPSERT_TYPES = frozenset(
+    {
+        FieldType.TEXT,
+        FieldType.NUMBER,
+        FieldType.DATE,
+        FieldType.SINGLE_SELECT,
+        FieldType.EMAIL,
+        FieldType.PHONE,
+        FieldType.URL,
+    }
+)
+
+
+def _holders(session: Session, schema: Schema, field: FieldDef, normalised: str) -> list[str]:
+    """Live records of the entity whose ``field`` normalises to ``normalised``."""
+    if any(k.name == field.name for k in schema.keys):
+        return list(
+            session.scalars(
+                select(RecordKey.record_id)
+                .join(Record, Record.id == RecordKey.record_id)
+                .where(
+                    RecordKey.workspace_id == schema.workspace_id,
+                    RecordKey.entity_id == schema.entity_id,
+                    RecordKey.key == field.name,
+                    RecordKey.value == normalised,
+                    Record.deleted_at.is_(None),
+                )
+                .order_by(Record.created_at, Record.id)
+            )
+        )
+    value_of = Record.data[field.name].as_string()
+    rows = session.execute(
+        select(Record.id, value_of)
+        .where(
+            Record.workspace_id == schema.workspace_id,
+            Record.entity_id == schema.entity_id,
+            Record.deleted_at.is_(None),
+            value_of.is_not(None),
+        )
+        .order_by(Record.created_at, Record.id)
+    )
+    return [
+        record_id
+        for record_id, raw in rows
+        if key_value(field.type, raw, region=schema.region) == normalised
+    ]
 
 
 def redact(changes: Mapping[str, Any], encrypted: Sequence[str]) -> dict[str, Any]:

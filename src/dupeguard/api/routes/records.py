@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
 from sqlalchemy.orm import Session
 
 from ...core.errors import ValidationError
@@ -30,6 +30,7 @@ from ..schemas.records import (
     RecordPage,
     RecordRead,
     RecordUpdate,
+    RecordUpsert,
 )
 
 router = APIRouter(tags=["records"])
@@ -107,17 +108,7 @@ def create_record(
             region=_region(request),
             actor=_actor(key),
         )
-        payload = outcome.payload()
-        payload["record"] = None
-        if outcome.record_id is not None:
-            record = svc.get_record(
-                session=session,
-                workspace_id=key.workspace_id,
-                entity=entity,
-                record_id=outcome.record_id,
-            )
-            payload["record"] = _read(session, record, entity).model_dump(mode="json")
-        return IntakeResult.model_validate(payload).model_dump(mode="json")
+        return _intake_result(session, outcome, key, entity)
 
     return run_idempotent(
         request,
@@ -127,6 +118,66 @@ def create_record(
         status_code=lambda p: 201 if p["decision"] == "created" else 200,
         work=work,
     )
+
+
+@router.put(
+    "/v1/entities/{entity}/records/by/{field}/{value}",
+    response_model=IntakeResult,
+    responses={
+        **ERRORS,
+        **error_responses("conflict"),
+        201: {"model": IntakeResult, "description": "created"},
+    },
+)
+def upsert_record(
+    entity: str,
+    field: str,
+    value: Annotated[str, Path(min_length=1, max_length=1000)],
+    body: RecordUpsert,
+    request: Request,
+    key: Writer,
+) -> Any:
+    """Upsert by an identifying field (e.g. `external_id`): creates the record when none has
+    the value (201), updates the one that has it (`updated`, or `skipped` when nothing
+    changes), and answers 409 `conflict` listing the records when several have it."""
+
+    def work(session: Session) -> dict[str, Any]:
+        outcome = intake.upsert(
+            session=session,
+            workspace_id=key.workspace_id,
+            entity=entity,
+            field=field,
+            value=value,
+            data=body.data,
+            region=_region(request),
+            actor=_actor(key),
+        )
+        return _intake_result(session, outcome, key, entity)
+
+    return run_idempotent(
+        request,
+        workspace_id=key.workspace_id,
+        idempotency_key=None,
+        body=None,
+        status_code=lambda p: 201 if p["decision"] == "created" else 200,
+        work=work,
+    )
+
+
+def _intake_result(
+    session: Session, outcome: intake.Outcome, key: ApiKey, entity: str
+) -> dict[str, Any]:
+    payload = outcome.payload()
+    payload["record"] = None
+    if outcome.record_id is not None:
+        record = svc.get_record(
+            session=session,
+            workspace_id=key.workspace_id,
+            entity=entity,
+            record_id=outcome.record_id,
+        )
+        payload["record"] = _read(session, record, entity).model_dump(mode="json")
+    return IntakeResult.model_validate(payload).model_dump(mode="json")
 
 
 @router.post("/v1/entities/{entity}/records/bulk", response_model=BulkResponse, responses=ERRORS)

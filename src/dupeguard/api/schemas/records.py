@@ -20,6 +20,7 @@ __all__ = [
     "RecordPage",
     "RecordRead",
     "RecordUpdate",
+    "RecordUpsert",
 ]
 
 
@@ -48,6 +49,15 @@ class RecordUpdate(BaseModel):
     )
     tags: list[str] | None = Field(default=None, max_length=100, description="Replaces the tags.")
     list_ids: list[str] | None = Field(default=None, max_length=100)
+
+
+class RecordUpsert(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    data: dict[str, Any] = Field(
+        description="Values to set; null clears a field on update. The path's field and "
+        "value are added on insert."
+    )
 
 
 class RecordRead(BaseModel):
