@@ -36,7 +36,7 @@ from .stages import (
     weigh,
 )
 
-__all__ = ["ScanResult", "scan"]
+__all__ = ["ScanResult", "primary_ranks", "scan"]
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -118,7 +118,7 @@ def scan(
 
     keep = np.flatnonzero(probability >= threshold)
     ids = id_series.to_numpy().astype(object)
-    rank = primary_rank(_completeness(records, plan), _created(records, plan), ids)
+    rank = primary_ranks(records, plan, ids)
     kl, kr = left[keep], right[keep]
     swap = rank[kl] > rank[kr]
     primary = np.where(swap, kr, kl)
@@ -188,6 +188,12 @@ def _raw(records: pl.DataFrame, spec: FieldSpec) -> pl.Expr:
     if spec.column and spec.column in records.columns:
         return pl.col(spec.column).cast(pl.String)
     return pl.lit(None, dtype=pl.String)
+
+
+def primary_ranks(records: pl.DataFrame, plan: Plan, ids: np.ndarray) -> np.ndarray:
+    """Each record's rank as a primary: the most complete first, then the oldest, then by id
+    (the order :func:`dupeguard.core.cluster.primary_flags` picks primaries by)."""
+    return primary_rank(_completeness(records, plan), _created(records, plan), ids)
 
 
 def _completeness(records: pl.DataFrame, plan: Plan) -> np.ndarray:

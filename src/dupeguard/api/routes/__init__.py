@@ -5,10 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from .ai import router as ai
+from .duplicates import router as duplicates
 from .entities import router as entities
 from .forms import router as forms
 from .imports import router as imports
+from .merges import router as merges
 from .records import router as records
 from .webhooks import router as webhooks
 
-ROUTERS: list[APIRouter] = [ai, entities, records, forms, webhooks, imports]
+ROUTERS: list[APIRouter] = [ai, entities, records, forms, webhooks, imports, duplicates, merges]
