@@ -31,14 +31,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
 
 from ..core.errors import ConflictError, DupeguardError, NotFoundError, ValidationError
 from ..core.fields import FieldType
-from ..core.keys import key_value
+from ..core.keys import key_value, key_values
 from ..store.session import begin_write
 from ..store.tables import (
     Activity,
@@ -71,6 +72,7 @@ __all__ = [
     "parse_mode",
     "record_activity",
     "redact",
+    "replace_keys",
     "submit",
     "submit_many",
     "upsert",
@@ -112,9 +114,19 @@ class Schema:
     keys: tuple[FieldDef, ...]
     region: str
 
-    @property
+    @cached_property
     def encrypted(self) -> tuple[str, ...]:
         return tuple(name for name, f in self.fields.items() if f.encrypted)
+
+    def key_values_many(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+        """:meth:`key_values` of many rows (vectorised normalisers for big batches)."""
+        out: list[dict[str, str]] = [{} for _ in rows]
+        for key in self.keys:
+            values = key_values(key.type, [row.get(key.name) for row in rows], region=self.region)
+            for found, value in zip(out, values, strict=True):
+                if value is not None:
+                    found[key.name] = value
+        return out
 
     def key_values(self, data: Mapping[str, Any]) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -301,8 +313,10 @@ def _validate(
         except DupeguardError as exc:
             results[offset] = RowError(index, exc)
             continue
-        # key values are indexed whatever the mode; "off" only skips the matching
-        valid.append(_Valid(index, data, tags, list_ids, schema.key_values(data)))
+        valid.append(_Valid(index, data, tags, list_ids, {}))
+    # key values are indexed whatever the mode; "off" only skips the matching
+    for item, keys in zip(valid, schema.key_values_many([r.data for r in valid]), strict=True):
+        item.keys = keys
     return valid, results
 
 
@@ -544,7 +558,7 @@ def _apply(
             activity_rows.append(
                 _activity(schema, outcome.record_id, "created", source, {}, details, now)
             )
-        session.execute(insert(Record), record_rows)
+        _insert(session, Record, record_rows)
         for table, batch in (
             (RecordKey, key_rows),
             (RecordTag, tag_rows),
@@ -552,7 +566,7 @@ def _apply(
             (Activity, activity_rows),
         ):
             if batch:
-                session.execute(insert(table), batch)
+                _insert(session, table, batch)
         webhooks.emit(
             session=session,
             workspace_id=schema.workspace_id,
@@ -601,8 +615,14 @@ def _apply(
                         updated_at=now,
                     )
                 )
-            write_keys(session, schema, rid, cur.data)
-        session.execute(insert(Activity), activity_rows)
+        replace_keys(session, schema, {rid: cur.data for rid, cur in finals.items()})
+        _insert(session, Activity, activity_rows)
+
+
+def _insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    """A Core executemany insert on the session's connection (the ORM's bulk insert adds a
+    per-row cost these plain rows do not need)."""
+    session.connection().execute(table.__table__.insert(), rows)
 
 
 def _key_rows(
@@ -643,10 +663,30 @@ def _activity(
 
 def write_keys(session: Session, schema: Schema, record_id: str, data: Mapping[str, Any]) -> None:
     """Replace the record's rows in the match-key index with its current values."""
-    session.execute(delete(RecordKey).where(RecordKey.record_id == record_id))
-    rows = _key_rows(schema, record_id, schema.key_values(data))
+    replace_keys(session, schema, {record_id: data})
+
+
+def replace_keys(
+    session: Session, schema: Schema, records: Mapping[str, Mapping[str, Any]]
+) -> None:
+    """Replace the match-key index rows of many records at once (one delete and one insert
+    per chunk, not two statements per record)."""
+    ids = list(records)
+    for start in range(0, len(ids), _LOOKUP_CHUNK):
+        chunk = ids[start : start + _LOOKUP_CHUNK]
+        session.execute(
+            delete(RecordKey)
+            .where(RecordKey.record_id.in_(chunk))
+            .execution_options(synchronize_session=False)
+        )
+    keys = schema.key_values_many(list(records.values()))
+    rows = [
+        row
+        for record_id, found in zip(records, keys, strict=True)
+        for row in _key_rows(schema, record_id, found)
+    ]
     if rows:
-        session.execute(insert(RecordKey), rows)
+        _insert(session, RecordKey, rows)
 
 
 # --- edits ---------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from ..store.tables import Activity, Entity, List, ListMember, Record, RecordTag
 
 __all__ = [
     "MAX_PAGE",
+    "MAX_VALUE",
     "RecordFilter",
     "check_values",
     "create_list",
@@ -41,7 +42,7 @@ __all__ = [
 
 MAX_PAGE = 500
 _FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_MAX_VALUE = 65_536
+MAX_VALUE = 65_536
 _MAX_TAG = 100
 
 
@@ -72,9 +73,9 @@ def _clean_value(key: str, value: Any) -> Any:
             raise ValidationError(f"data.{key}: not a number", details={"field": f"data.{key}"})
         return value
     if isinstance(value, str):
-        if len(value) > _MAX_VALUE:
+        if len(value) > MAX_VALUE:
             raise ValidationError(
-                f"data.{key}: at most {_MAX_VALUE} characters", details={"field": f"data.{key}"}
+                f"data.{key}: at most {MAX_VALUE} characters", details={"field": f"data.{key}"}
             )
         if "\x00" in value:
             raise ValidationError(

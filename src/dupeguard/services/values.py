@@ -24,7 +24,7 @@ from typing import Any
 from ..core.errors import ValidationError
 from ..core.fields import FieldType
 from ..core.normalize import normalize_date, normalize_number
-from .records import check_values
+from .records import MAX_VALUE, check_values
 
 __all__ = ["FieldDef", "clean_for_fields"]
 
@@ -102,15 +102,35 @@ def clean_for_fields(
     An unknown field is a ``validation_error`` naming it (define it first with
     ``POST /v1/entities/{entity}/fields``).
     """
-    checked = check_values(data)
     out: dict[str, Any] = {}
-    for name, value in checked.items():
+    for name, value in data.items():
         definition = fields.get(name)
         if definition is None:
+            check_values({name: value})  # a malformed name or value says so first
             raise ValidationError(
                 f"data.{name}: entity {entity!r} has no field {name!r}; define it with "
                 f"POST /v1/entities/{entity}/fields",
                 details={"field": f"data.{name}"},
             )
-        out[name] = _one(definition, value)
+        if type(value) is str and definition.type in _PLAIN and _plain_ok(value):
+            out[name] = value if value.strip() else None  # the common case, kept cheap
+            continue
+        out[name] = _one(definition, check_values({name: value})[name])
     return out
+
+
+_PLAIN = frozenset(
+    {
+        FieldType.TEXT,
+        FieldType.LONG_TEXT,
+        FieldType.EMAIL,
+        FieldType.PHONE,
+        FieldType.URL,
+        FieldType.FILE,
+        FieldType.LOCATION,
+    }
+)
+
+
+def _plain_ok(value: str) -> bool:
+    return len(value) <= MAX_VALUE and "\x00" not in value
