@@ -396,12 +396,15 @@ def _currents(
     current: dict[str, _Current] = {}
     for start in range(0, len(ids), _LOOKUP_CHUNK):
         chunk = ids[start : start + _LOOKUP_CHUNK]
-        for record_id, data, version in session.execute(
-            select(Record.id, Record.data, Record.version).where(
-                Record.id.in_(chunk), Record.workspace_id == schema.workspace_id
+        # by primary key alone: with a workspace condition too, SQLite (no statistics) picks
+        # the workspace index and reads every record of the workspace per chunk
+        for record_id, workspace_id, data, version in session.execute(
+            select(Record.id, Record.workspace_id, Record.data, Record.version).where(
+                Record.id.in_(chunk)
             )
         ):
-            current[record_id] = _Current(crypto.unseal(data, schema.encrypted), version)
+            if workspace_id == schema.workspace_id:
+                current[record_id] = _Current(crypto.unseal(data, schema.encrypted), version)
     return current
 
 

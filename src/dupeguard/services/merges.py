@@ -155,13 +155,10 @@ def _check_request(
 def _lock_records(session: Session, workspace_id: str, ids: Sequence[str]) -> dict[str, Record]:
     """The records, locked (FOR UPDATE on PostgreSQL, in id order; SQLite holds the write
     lock already)."""
-    rows = session.scalars(
-        select(Record)
-        .where(Record.workspace_id == workspace_id, Record.id.in_(ids))
-        .order_by(Record.id)
-        .with_for_update()
+    rows = session.scalars(  # by primary key alone (see intake._currents), then the workspace
+        select(Record).where(Record.id.in_(ids)).order_by(Record.id).with_for_update()
     ).all()
-    return {r.id: r for r in rows}
+    return {r.id: r for r in rows if r.workspace_id == workspace_id}
 
 
 def _link_row(link: RecordLink) -> dict[str, Any]:
@@ -669,11 +666,13 @@ def _restore_links(session: Session, workspace_id: str, snap: Mapping[str, Any])
     if not rows:
         return
     ends = {row["record_id"] for row in rows} | {row["target_id"] for row in rows}
-    alive = set(
-        session.scalars(
-            select(Record.id).where(Record.workspace_id == workspace_id, Record.id.in_(ends))
+    alive = {
+        record_id
+        for record_id, owner in session.execute(
+            select(Record.id, Record.workspace_id).where(Record.id.in_(ends))
         )
-    )
+        if owner == workspace_id
+    }
     present = set(
         session.scalars(select(RecordLink.id).where(RecordLink.id.in_([r["id"] for r in rows])))
     )

@@ -180,12 +180,10 @@ def get_set(*, session: Session, workspace_id: str, set_id: str) -> SetDetail:
     members = members_of(session=session, set_ids=[item.id])[item.id]
     records = {
         r.id: r
-        for r in session.scalars(
-            select(Record).where(
-                Record.workspace_id == workspace_id,
-                Record.id.in_([m.record_id for m in members]),
-            )
+        for r in session.scalars(  # by primary key alone (see intake._currents)
+            select(Record).where(Record.id.in_([m.record_id for m in members]))
         )
+        if r.workspace_id == workspace_id
     }
     pairs = list(
         session.scalars(
