@@ -15,7 +15,7 @@ from dupeguard.services import duplicate_jobs as jobs
 from dupeguard.services import intake
 from dupeguard.services import record_sets as sets
 from dupeguard.services.workspaces import create_workspace
-from dupeguard.store.session import session_scope, sessionmaker_for
+from dupeguard.store.session import session_scope
 from dupeguard.store.tables import (
     AuditEntry,
     DuplicateJob,
@@ -26,11 +26,6 @@ from dupeguard.store.tables import (
     utcnow,
 )
 from dupeguard.synthetic import generate_contacts
-
-
-@pytest.fixture
-def sessions(engine):
-    return sessionmaker_for(engine)
 
 
 @pytest.fixture

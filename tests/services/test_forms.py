@@ -13,7 +13,7 @@ from dupeguard.services import forms
 from dupeguard.services.entities import set_match_keys
 from dupeguard.services.intake import Inbound, Outcome, submit
 from dupeguard.services.workspaces import create_workspace
-from dupeguard.store.session import session_scope, sessionmaker_for
+from dupeguard.store.session import session_scope
 from dupeguard.store.tables import Activity, Form, FormSubmission, Record
 
 INPUTS = [
@@ -21,11 +21,6 @@ INPUTS = [
     {"name": "first", "field": "first_name", "label": "First name"},
     {"name": "lead_status", "field": "status"},
 ]
-
-
-@pytest.fixture
-def sessions(engine):
-    return sessionmaker_for(engine)
 
 
 @pytest.fixture

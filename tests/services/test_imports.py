@@ -21,13 +21,8 @@ from dupeguard.services import entities, imports, intake
 from dupeguard.services import records as rec
 from dupeguard.services.import_csv import FileTooLarge, csv_line, inspect, iter_rows
 from dupeguard.services.workspaces import create_workspace
-from dupeguard.store.session import session_scope, sessionmaker_for
+from dupeguard.store.session import session_scope
 from dupeguard.store.tables import Activity, Import, ImportRow, Record, RecordKey, utcnow
-
-
-@pytest.fixture
-def sessions(engine):
-    return sessionmaker_for(engine)
 
 
 @pytest.fixture

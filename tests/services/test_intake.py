@@ -23,11 +23,6 @@ from dupeguard.store.tables import Activity, Record, RecordKey, WebhookDelivery
 
 
 @pytest.fixture
-def sessions(engine):
-    return sessionmaker_for(engine)
-
-
-@pytest.fixture
 def ws(sessions) -> str:
     with session_scope(sessions) as s:
         return create_workspace(session=s, name="Acme").id

@@ -21,13 +21,8 @@ from dupeguard.services.keys import (
     revoke_key,
 )
 from dupeguard.services.workspaces import create_workspace
-from dupeguard.store.session import session_scope, sessionmaker_for
+from dupeguard.store.session import session_scope
 from dupeguard.store.tables import ApiKey, CreditEntry, Entity, Field
-
-
-@pytest.fixture
-def sessions(engine):
-    return sessionmaker_for(engine)
 
 
 def test_workspace_gets_builtin_entities_and_an_opening_grant(sessions) -> None:

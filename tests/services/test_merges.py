@@ -16,7 +16,7 @@ from dupeguard.services import crypto, entities, intake, links, merges
 from dupeguard.services.intake import Inbound
 from dupeguard.services.records import create_list, delete_record, get_record
 from dupeguard.services.workspaces import create_workspace
-from dupeguard.store.session import session_scope, sessionmaker_for
+from dupeguard.store.session import session_scope
 from dupeguard.store.tables import (
     Activity,
     AuditEntry,
@@ -26,11 +26,6 @@ from dupeguard.store.tables import (
     RecordLink,
     RecordTag,
 )
-
-
-@pytest.fixture
-def sessions(engine):
-    return sessionmaker_for(engine)
 
 
 @pytest.fixture

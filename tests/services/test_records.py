@@ -23,13 +23,8 @@ from dupeguard.services.credits import charge, scan_cost
 from dupeguard.services.detect import detect_duplicates, load_frame
 from dupeguard.services.intake import Inbound, Outcome, submit_many
 from dupeguard.services.workspaces import create_workspace
-from dupeguard.store.session import session_scope, sessionmaker_for
+from dupeguard.store.session import session_scope
 from dupeguard.store.tables import CreditEntry, Workspace
-
-
-@pytest.fixture
-def sessions(engine):
-    return sessionmaker_for(engine)
 
 
 @pytest.fixture

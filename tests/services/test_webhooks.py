@@ -15,17 +15,12 @@ from dupeguard.services import webhooks
 from dupeguard.services.entities import set_match_keys
 from dupeguard.services.intake import Inbound, submit
 from dupeguard.services.workspaces import create_workspace
-from dupeguard.store.session import session_scope, sessionmaker_for
+from dupeguard.store.session import session_scope
 from dupeguard.store.tables import WebhookDelivery
 
 from ..webhook_receiver import Receiver
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def sessions(engine):
-    return sessionmaker_for(engine)
 
 
 @pytest.fixture

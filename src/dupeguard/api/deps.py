@@ -26,7 +26,18 @@ from ..services.keys import SCOPES, authenticate, require_scope
 from ..store.session import session_scope
 from ..store.tables import ApiKey
 
-__all__ = ["KeyDep", "SessionDep", "current_key", "get_session", "require"]
+__all__ = [
+    "Admin",
+    "KeyDep",
+    "Reader",
+    "SessionDep",
+    "Writer",
+    "actor_of",
+    "current_key",
+    "get_session",
+    "region_of",
+    "require",
+]
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -81,3 +92,18 @@ def require(scope: str) -> Callable[[ApiKey], ApiKey]:
 
     dependency.__name__ = f"require_{scope.replace(':', '_')}"
     return dependency
+
+
+Reader = Annotated[ApiKey, Depends(require("read"))]
+Writer = Annotated[ApiKey, Depends(require("write"))]
+Admin = Annotated[ApiKey, Depends(require("admin"))]
+
+
+def actor_of(key: ApiKey) -> str:
+    """Who did it, as the activity feed and the audit log name an API key (never the key)."""
+    return f"key:{key.prefix}"
+
+
+def region_of(request: Request) -> str:
+    """The default phone region of the server's settings."""
+    return str(request.app.state.settings.default_region)

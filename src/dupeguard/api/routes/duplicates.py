@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 from sqlalchemy.orm import Session, sessionmaker
 
 from ...services import duplicate_jobs as jobs
 from ...services import record_sets as sets
 from ...store.session import session_scope
-from ...store.tables import ApiKey, DuplicateJob, DuplicateRecordSet, DuplicateSetMember
-from ..deps import SessionDep, require
+from ...store.tables import DuplicateJob, DuplicateRecordSet, DuplicateSetMember
+from ..deps import Reader, SessionDep, Writer, actor_of
 from ..errors import error_responses
 from ..idempotent import IdempotencyKey, run_idempotent
 from ..schemas.duplicates import (
@@ -39,8 +39,6 @@ JOBS_PATH = "/v1/duplicate-jobs"
 SETS_PATH = "/v1/duplicate-record-sets"
 router = APIRouter(tags=["duplicates"])
 
-Reader = Annotated[ApiKey, Depends(require("read"))]
-Writer = Annotated[ApiKey, Depends(require("write"))]
 ERRORS = error_responses(
     "validation_error", "invalid_key", "insufficient_permissions", "not_found", "rate_limited"
 )
@@ -51,10 +49,6 @@ Cursor = Annotated[str | None, Query(max_length=200, description="`next_cursor` 
 def _sessions(request: Request) -> sessionmaker[Session]:
     sessions: sessionmaker[Session] = request.app.state.sessions
     return sessions
-
-
-def _actor(key: ApiKey) -> str:
-    return f"key:{key.prefix}"
 
 
 def _job(session: Session, job: DuplicateJob) -> DuplicateJobRead:
@@ -149,7 +143,7 @@ def create_job(
             threshold=body.threshold,
             method=body.method,
             matching_rule_id=body.matching_rule_id,
-            actor=_actor(key),
+            actor=actor_of(key),
         )
         session.commit()  # the runner reads the job from its own sessions
         if wait:
@@ -264,7 +258,7 @@ def not_duplicate(
             workspace_id=key.workspace_id,
             set_id=set_id,
             pairs=body.as_pairs(),
-            actor=_actor(key),
+            actor=actor_of(key),
             request_id=getattr(request.state, "request_id", None),
         )
         return _detail(session, key.workspace_id, set_id)

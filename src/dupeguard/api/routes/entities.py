@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Request, status
 
 from ...core.fields import FieldType, match_key_ineligibility
 from ...services import entities as svc
-from ...store.tables import ApiKey, Entity, Field
-from ..deps import SessionDep, require
+from ...store.tables import Entity, Field
+from ..deps import Admin, Reader, SessionDep, region_of
 from ..errors import error_responses
 from ..schemas.entities import (
     EntityCreate,
@@ -22,8 +20,6 @@ from ..schemas.entities import (
 
 router = APIRouter(tags=["entities"])
 
-Reader = Annotated[ApiKey, Depends(require("read"))]
-Admin = Annotated[ApiKey, Depends(require("admin"))]
 ERRORS = error_responses(
     "validation_error", "invalid_key", "insufficient_permissions", "not_found", "conflict"
 )
@@ -54,10 +50,6 @@ def _entity_read(session: SessionDep, entity: Entity) -> EntityRead:
         match_keys=[k.name for k in keys],
         created_at=entity.created_at,
     )
-
-
-def _region(request: Request) -> str:
-    return str(request.app.state.settings.default_region)
 
 
 @router.get("/v1/entities", response_model=list[EntityRead], responses=ERRORS)
@@ -129,7 +121,7 @@ def update_field(
         match_key=body.match_key,
         encrypted=body.encrypted,
         options=body.options,
-        region=_region(request),
+        region=region_of(request),
     )
     return field_read(updated)
 
@@ -152,6 +144,6 @@ def set_match_keys(
         workspace_id=key.workspace_id,
         entity=entity,
         fields=body.fields,
-        region=_region(request),
+        region=region_of(request),
     )
     return MatchKeys(fields=[f.name for f in fields])

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 import pydantic
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
+from fastapi import APIRouter, Header, Path, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
@@ -17,8 +17,8 @@ from starlette import formparsers
 from ...core.errors import RateLimited, ValidationError
 from ...services import forms as svc
 from ...store.session import session_scope
-from ...store.tables import ApiKey, Entity, Form
-from ..deps import SessionDep, require
+from ...store.tables import Entity, Form
+from ..deps import Reader, SessionDep, Writer
 from ..errors import describe_validation, error_responses
 from ..ratelimit import RateLimiter
 from ..schemas.forms import (
@@ -34,8 +34,6 @@ from ..schemas.forms import (
 
 router = APIRouter(tags=["forms"])
 
-Reader = Annotated[ApiKey, Depends(require("read"))]
-Writer = Annotated[ApiKey, Depends(require("write"))]
 FormId = Annotated[str, Path(min_length=1, max_length=64)]
 ERRORS = error_responses(
     "validation_error", "invalid_key", "insufficient_permissions", "not_found", "rate_limited"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
@@ -22,7 +22,7 @@ from ...services import imports as svc
 from ...services.import_csv import MAX_FILE_BYTES, FileTooLarge
 from ...store.session import session_scope
 from ...store.tables import ApiKey, Import
-from ..deps import SessionDep, require
+from ..deps import Reader, SessionDep, Writer, actor_of, region_of
 from ..errors import error_responses
 from ..schemas.imports import (
     ImportPage,
@@ -39,8 +39,6 @@ __all__ = ["IMPORT_PATH", "router"]
 IMPORT_PATH = "/v1/imports"
 router = APIRouter(tags=["imports"])
 
-Reader = Annotated[ApiKey, Depends(require("read"))]
-Writer = Annotated[ApiKey, Depends(require("write"))]
 ERRORS = error_responses(
     "validation_error", "invalid_key", "insufficient_permissions", "not_found", "rate_limited"
 )
@@ -56,14 +54,6 @@ Wait = Annotated[bool, Query(description="Run in the request and answer when don
 def _sessions(request: Request) -> sessionmaker[Session]:
     sessions: sessionmaker[Session] = request.app.state.sessions
     return sessions
-
-
-def _region(request: Request) -> str:
-    return str(request.app.state.settings.default_region)
-
-
-def _actor(key: ApiKey) -> str:
-    return f"key:{key.prefix}"
 
 
 def _read(session: Session, item: Import) -> ImportRead:
@@ -225,7 +215,7 @@ def preview(
         sessions=_sessions(request),
         workspace_id=key.workspace_id,
         import_id=import_id,
-        region=_region(request),
+        region=region_of(request),
         decision=decision,
         limit=limit,
         cursor=cursor,
@@ -241,9 +231,9 @@ def preview(
 def _launch(request: Request, key: ApiKey, import_id: str, wait: bool) -> JSONResponse:
     sessions = _sessions(request)
     if wait:
-        svc.run(sessions, import_id, region=_region(request), actor=_actor(key))
+        svc.run(sessions, import_id, region=region_of(request), actor=actor_of(key))
     else:
-        svc.run_in_background(sessions, import_id, region=_region(request), actor=_actor(key))
+        svc.run_in_background(sessions, import_id, region=region_of(request), actor=actor_of(key))
     with session_scope(sessions) as session:
         item = svc.get(session=session, workspace_id=key.workspace_id, import_id=import_id)
         body = _read(session, item).model_dump(mode="json")

@@ -5,15 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ...services import links as link_svc
 from ...services import merges as svc
 from ...services import records as record_svc
-from ...store.tables import ApiKey, AuditEntry, Entity, Merge, RecordLink, utcnow
-from ..deps import SessionDep, require
+from ...store.tables import AuditEntry, Entity, Merge, RecordLink, utcnow
+from ..deps import Reader, SessionDep, Writer, actor_of, region_of
 from ..errors import error_responses
 from ..idempotent import IdempotencyKey, run_idempotent
 from ..schemas.merges import (
@@ -31,8 +31,6 @@ from .records import _read
 
 router = APIRouter(tags=["merges"])
 
-Reader = Annotated[ApiKey, Depends(require("read"))]
-Writer = Annotated[ApiKey, Depends(require("write"))]
 ERRORS = error_responses(
     "validation_error", "invalid_key", "insufficient_permissions", "not_found", "rate_limited"
 )
@@ -45,14 +43,6 @@ WRITE_ERRORS = error_responses(
     "idempotency_conflict",
     "rate_limited",
 )
-
-
-def _actor(key: ApiKey) -> str:
-    return f"key:{key.prefix}"
-
-
-def _region(request: Request) -> str:
-    return str(request.app.state.settings.default_region)
 
 
 def _request_id(request: Request) -> str | None:
@@ -121,8 +111,8 @@ def create_merge(
             duplicate_ids=body.duplicate_ids,
             choices=body.choices,
             source="api",
-            actor=_actor(key),
-            region=_region(request),
+            actor=actor_of(key),
+            region=region_of(request),
             request_id=_request_id(request),
         )
         return _merge_result(session, item, entity)
@@ -151,8 +141,8 @@ def undo_merge(
             workspace_id=key.workspace_id,
             merge_id=merge_id,
             source="api",
-            actor=_actor(key),
-            region=_region(request),
+            actor=actor_of(key),
+            region=region_of(request),
             request_id=_request_id(request),
         )
         entity = session.scalar(select(Entity.name).where(Entity.id == item.entity_id)) or ""

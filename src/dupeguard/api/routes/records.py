@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, status
+from fastapi import APIRouter, Path, Query, Request, status
 from sqlalchemy.orm import Session
 
 from ...core.errors import ValidationError
@@ -15,7 +15,7 @@ from ...services.credits import balance
 from ...services.intake import RowError
 from ...services.workspaces import get_workspace
 from ...store.tables import ApiKey, List, Record
-from ..deps import SessionDep, require
+from ..deps import Reader, SessionDep, Writer, actor_of, region_of
 from ..errors import error_responses
 from ..idempotent import IdempotencyKey, run_idempotent
 from ..schemas.detect import WorkspaceRead
@@ -35,8 +35,6 @@ from ..schemas.records import (
 
 router = APIRouter(tags=["records"])
 
-Reader = Annotated[ApiKey, Depends(require("read"))]
-Writer = Annotated[ApiKey, Depends(require("write"))]
 ERRORS = error_responses(
     "validation_error", "invalid_key", "insufficient_permissions", "not_found", "rate_limited"
 )
@@ -70,14 +68,6 @@ def _page(session: SessionDep, records: list[Record], entity: str) -> list[Recor
     ]
 
 
-def _actor(key: ApiKey) -> str:
-    return f"key:{key.prefix}"
-
-
-def _region(request: Request) -> str:
-    return str(request.app.state.settings.default_region)
-
-
 @router.post(
     "/v1/entities/{entity}/records",
     status_code=status.HTTP_201_CREATED,
@@ -105,8 +95,8 @@ def create_record(
             inbound=intake.Inbound(body.data, body.tags, body.list_ids),
             source="api",
             mode=body.dedup_mode,
-            region=_region(request),
-            actor=_actor(key),
+            region=region_of(request),
+            actor=actor_of(key),
         )
         return _intake_result(session, outcome, key, entity)
 
@@ -149,8 +139,8 @@ def upsert_record(
             field=field,
             value=value,
             data=body.data,
-            region=_region(request),
-            actor=_actor(key),
+            region=region_of(request),
+            actor=actor_of(key),
         )
         return _intake_result(session, outcome, key, entity)
 
@@ -204,8 +194,8 @@ def create_records(
                 rows=good,
                 source="api",
                 mode=body.dedup_mode,
-                region=_region(request),
-                actor=_actor(key),
+                region=region_of(request),
+                actor=actor_of(key),
             )
         )
         results = []
@@ -305,8 +295,8 @@ def update_record(
             tags=body.tags,
             list_ids=body.list_ids,
             source="api",
-            region=_region(request),
-            actor=_actor(key),
+            region=region_of(request),
+            actor=actor_of(key),
         )
         return _read(session, record, entity).model_dump(mode="json")
 

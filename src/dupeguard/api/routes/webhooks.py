@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, status
+from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import Response
 
 from ...services import webhooks as svc
-from ...store.tables import ApiKey, Webhook
-from ..deps import SessionDep, require
+from ...store.tables import Webhook
+from ..deps import Admin, SessionDep
 from ..errors import error_responses
 from ..schemas.webhooks import DeliveryRead, WebhookCreate, WebhookRead
 
 router = APIRouter(tags=["webhooks"])
 
-Admin = Annotated[ApiKey, Depends(require("admin"))]
 WebhookId = Annotated[str, Path(min_length=1, max_length=64)]
 ERRORS = error_responses(
     "validation_error", "invalid_key", "insufficient_permissions", "not_found", "rate_limited"
