@@ -165,15 +165,13 @@ def _database() -> Any:
     """A session factory for the configured database, migrated to the latest schema (and the
     encryption key of encrypted fields configured)."""
     from .services import crypto
+    from .services.setup import prepare
     from .settings import get_settings
-    from .store.migrate import upgrade
-    from .store.session import make_engine, sessionmaker_for
+    from .store.session import make_engine
 
     settings = get_settings()
     crypto.configure(settings.encryption_key)
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
-    return sessionmaker_for(engine)
+    return prepare(make_engine(settings.database_url), region=settings.default_region)
 
 
 def _emit(payload: dict[str, Any]) -> None:

@@ -255,7 +255,7 @@ def test_input_checks_scopes_and_workspaces(client: httpx.Client, workspace, liv
 
     for body, text in (
         ({"entity": "widget"}, "contact, lead, company, deal"),
-        ({"entity": "contact", "method": "rule", "matching_rule_id": "r"}, "matching rules"),
+        ({"entity": "contact", "method": "rule", "matching_rule_id": "r"}, "no matching rule 'r'"),
         ({"entity": "contact", "threshold": 1.5}, "threshold"),
         ({"entity": "contact", "extra": 1}, "extra"),
         ({}, "entity"),
@@ -263,7 +263,7 @@ def test_input_checks_scopes_and_workspaces(client: httpx.Client, workspace, liv
         message = error(client.post(JOBS, headers=w.headers, json=body), 400, "validation_error")
         assert text in message
     rule = client.post(JOBS, headers=w.headers, json={"entity": "contact", "method": "rule"})
-    assert "matching rules are not available yet" in error(rule, 400, "validation_error")
+    assert "matching_rule_id: a matching rule" in error(rule, 400, "validation_error")
 
     for body in (
         {"record_ids": [members[0]]},

@@ -90,7 +90,7 @@ def test_upload_map_preview_start_report(client: httpx.Client, workspace, live_s
 
     preview = client.post(f"/v1/imports/{iid}/preview", headers=w.headers)
     assert preview.status_code == 200, preview.text
-    counts = {"created": 2, "updated": 2, "skipped": 0, "conflict": 0, "error": 0}
+    counts = {"created": 2, "updated": 2, "skipped": 0, "conflict": 0, "blocked": 0, "error": 0}
     assert preview.json()["counts"] == counts and preview.json()["row_count"] == 4
     rows = preview.json()["data"]
     assert rows[0]["decision"] == "updated" and rows[0]["record_id"] == stored
@@ -176,6 +176,7 @@ def test_background_start_and_progress(client: httpx.Client, workspace, live_ser
         "updated": 0,
         "skipped": 1000,
         "conflict": 0,
+        "blocked": 0,
         "error": 0,
     }
 

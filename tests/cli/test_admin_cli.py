@@ -116,6 +116,7 @@ def test_import_command_runs_intake_with_the_entity_keys(db_url: str, tmp_path) 
         "updated": 1,
         "skipped": 0,
         "conflict": 0,
+        "blocked": 0,
         "error": 0,
     }
     report = tmp_path / "report.csv"

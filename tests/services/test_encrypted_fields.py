@@ -79,7 +79,7 @@ def test_update_compares_plaintext_and_the_feed_redacts(sessions, ws) -> None:
         record = s.get(Record, created.record_id)
         assert crypto.unseal(record.data, ["ssn"])["ssn"] == "222"
     with session_scope(sessions) as s:
-        edited = intake.edit(
+        edited, _ = intake.edit(
             session=s,
             workspace_id=ws,
             entity="lead",

@@ -256,7 +256,7 @@ def test_preview_writes_nothing_and_predicts_the_final_counts(sessions, ws: str)
     before = [_count(sessions, t) for t in tables]
     result = imports.preview(sessions=sessions, workspace_id=ws, import_id=iid)
     assert [_count(sessions, t) for t in tables] == before
-    expected = {"created": 1, "updated": 2, "skipped": 1, "conflict": 1, "error": 1}
+    expected = {"created": 1, "updated": 2, "skipped": 1, "conflict": 1, "blocked": 0, "error": 1}
     assert result.counts == expected
     assert [r.decision for r in result.rows] == [
         "updated",
@@ -551,7 +551,14 @@ def test_a_failed_chunk_writes_nothing_and_resume_finishes_exactly(
     assert imports.run(sessions, iid, chunk_rows=3) == "completed"
     with session_scope(sessions) as s:
         item = imports.get(session=s, workspace_id=ws, import_id=iid)
-        assert item.counts == {"created": 7, "updated": 0, "skipped": 13, "conflict": 0, "error": 0}
+        assert item.counts == {
+            "created": 7,
+            "updated": 0,
+            "skipped": 13,
+            "conflict": 0,
+            "blocked": 0,
+            "error": 0,
+        }
         assert item.counts == imports.counted(session=s, import_id=iid) and item.error is None
     assert _count(sessions, Record) == 7 and _count(sessions, ImportRow) == 20
 

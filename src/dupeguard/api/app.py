@@ -20,10 +20,10 @@ from starlette.middleware import Middleware
 from .. import __version__
 from ..services import crypto
 from ..services.import_csv import MAX_FILE_BYTES
+from ..services.setup import prepare
 from ..services.webhook_delivery import WebhookWorker
 from ..settings import Settings, get_settings
-from ..store.migrate import upgrade
-from ..store.session import make_engine, sessionmaker_for
+from ..store.session import make_engine
 from .errors import document_conventions, install_error_handlers
 from .middleware import (
     DEFAULT_MAX_BODY_SIZE,
@@ -72,11 +72,10 @@ def create_app(
     form_limiter = RateLimiter(settings.form_rate_limit, settings.redis_url)
     engine = make_engine(settings.database_url)
     try:
-        upgrade(engine)
+        sessions = prepare(engine, region=settings.default_region)
     except BaseException:
         engine.dispose()
         raise
-    sessions = sessionmaker_for(engine)
     worker = WebhookWorker(sessions, allow_private=settings.webhook_allow_private)
 
     @asynccontextmanager

@@ -18,21 +18,24 @@ from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
+from ..core.errors import ValidationError
 from ..services.keys import SCOPES, authenticate, require_scope
 from ..store.session import session_scope
 from ..store.tables import ApiKey
 
 __all__ = [
     "Admin",
+    "AllowSave",
     "KeyDep",
     "Reader",
     "SessionDep",
     "Writer",
     "actor_of",
+    "allow_save",
     "current_key",
     "get_session",
     "region_of",
@@ -107,3 +110,36 @@ def actor_of(key: ApiKey) -> str:
 def region_of(request: Request) -> str:
     """The default phone region of the server's settings."""
     return str(request.app.state.settings.default_region)
+
+
+DUPLICATE_RULE_HEADER = "X-Duplicate-Rule-Header"
+
+
+def allow_save(
+    header: Annotated[
+        str | None,
+        Header(
+            alias=DUPLICATE_RULE_HEADER,
+            max_length=100,
+            description="`allowSave=true` saves despite a duplicate rule that blocks, for this "
+            "call only (audited as an override); `allowSave=false` is the default.",
+        ),
+    ] = None,
+) -> bool:
+    """Whether ``X-Duplicate-Rule-Header: allowSave=true`` lifts blocking duplicate rules for
+    this call. Key and value are case-insensitive, spaces around them are ignored; anything
+    else is a ``validation_error``."""
+    if header is None:
+        return False
+    name, sep, value = header.partition("=")
+    flag = value.strip().lower()
+    if not sep or name.strip().lower() != "allowsave" or flag not in ("true", "false"):
+        raise ValidationError(
+            f"{DUPLICATE_RULE_HEADER}: expected allowSave=true or allowSave=false, "
+            f"got {header.strip()[:50]!r}",
+            details={"field": DUPLICATE_RULE_HEADER, "in": "header"},
+        )
+    return flag == "true"
+
+
+AllowSave = Annotated[bool, Depends(allow_save)]

@@ -12,6 +12,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "DupeguardError",
+    "DuplicatesDetected",
     "IdempotencyConflict",
     "InputError",
     "InsufficientCredits",
@@ -84,3 +85,9 @@ class IdempotencyConflict(ConflictError):
     """The same Idempotency-Key came back with a different request."""
 
     code = "idempotency_conflict"
+
+
+class DuplicatesDetected(ConflictError):
+    """A duplicate rule blocked the save; ``details.matches`` names the records and why."""
+
+    code = "duplicates_detected"

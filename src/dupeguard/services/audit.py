@@ -2,8 +2,8 @@
 
 :func:`record` adds an entry in the caller's transaction, so an entry exists exactly when the
 change it describes was committed. Kinds in use: ``merge``, ``undo``, ``not_duplicate``,
-``duplicate_job`` (and, with duplicate rules, ``duplicate_blocked``, ``duplicate_allowed``,
-``override``).
+``duplicate_job`` and, from duplicate rules, ``duplicate_alert``, ``duplicate_blocked`` and
+``duplicate_override``.
 """
 
 from __future__ import annotations

@@ -5,9 +5,10 @@ A job scans the entity's live records with the same engine as ``dupeguard scan``
 :func:`dupeguard.engine.scan.scan`). Duplicate jobs cost **no credits**: they are the
 workspace's own maintenance of its data; detect-duplicates is the metered API.
 
-* :func:`create` stores a ``queued`` job (method ``model``: the calibrated similarity against
-  ``threshold``; method ``rule`` — matching rules — is not available yet). One queued or
-  running job per entity at a time.
+* :func:`create` stores a ``queued`` job: method ``model`` (the calibrated similarity against
+  ``threshold``, as the scan) or ``rule`` (the pairs an active matching rule of the entity
+  matches, found through its blocking keys: :mod:`.rule_scan`). One queued or running job per
+  entity at a time.
 * :func:`run_job` (synchronous) or :func:`run_in_background` (a daemon thread of the server)
   runs it: ``queued`` → ``running`` → ``completed`` | ``cancelled`` | ``failed``. The engine's
   progress callback updates ``stage`` and ``progress`` and honours a cancel request by raising;
@@ -37,13 +38,14 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..core.cluster import components, primary_flags
 from ..core.errors import ConflictError, DupeguardError, NotFoundError, ValidationError
 from ..core.fields import FieldSpec
 from ..core.plan import build_plan
+from ..core.rules import compile_rule
 from ..engine.scan import ScanResult, primary_ranks, scan
 from ..store.session import begin_write, session_scope
 from ..store.tables import (
@@ -52,11 +54,13 @@ from ..store.tables import (
     DuplicateRecordSet,
     DuplicateSetMember,
     Entity,
+    MatchingRule,
     NotDuplicate,
+    Record,
     new_id,
     utcnow,
 )
-from . import audit
+from . import audit, rule_scan, rules
 from .detect import load_frame
 from .records import RecordFilter, entity_named
 
@@ -88,7 +92,6 @@ STALE_AFTER = timedelta(seconds=60)
 HEARTBEAT_EVERY = 10.0  # seconds
 MAX_PAGE = 200
 _WRITE_EVERY = 0.5  # seconds between progress writes within one stage
-RULES_NOT_AVAILABLE = "matching rules are not available yet: use method model with a threshold"
 
 # (start, end) of each stage on the 0–1 progress scale; ``compare`` advances by pairs done
 _STAGES: dict[str, tuple[float, float]] = {
@@ -213,23 +216,52 @@ def create(
     if method not in METHODS:
         raise ValidationError(f"method: one of {', '.join(METHODS)}", details={"field": "method"})
     if method == "rule":
-        raise ValidationError(RULES_NOT_AVAILABLE, details={"field": "method"})
-    if matching_rule_id is not None:
-        raise ValidationError(
-            "matching_rule_id: only with method rule; " + RULES_NOT_AVAILABLE,
-            details={"field": "matching_rule_id"},
-        )
-    if threshold is None:
-        threshold = 0.85
-    if not 0.0 <= threshold <= 1.0:
-        raise ValidationError("threshold: between 0 and 1", details={"field": "threshold"})
-    if entity not in SCANNABLE:
-        raise ValidationError(
-            f"entity: a duplicate job scans one of {', '.join(SCANNABLE)}",
-            details={"field": "entity"},
-        )
+        if not matching_rule_id:
+            raise ValidationError(
+                "matching_rule_id: a matching rule (id or name) of the entity, for method rule",
+                details={"field": "matching_rule_id"},
+            )
+        threshold = None
+    else:
+        if matching_rule_id is not None:
+            raise ValidationError(
+                "matching_rule_id: only with method rule", details={"field": "matching_rule_id"}
+            )
+        if threshold is None:
+            threshold = 0.85
+        if not 0.0 <= threshold <= 1.0:
+            raise ValidationError("threshold: between 0 and 1", details={"field": "threshold"})
+        if entity not in SCANNABLE:
+            raise ValidationError(
+                f"entity: a duplicate job by model scans one of {', '.join(SCANNABLE)}",
+                details={"field": "entity"},
+            )
     begin_write(session)
     target = entity_named(session=session, workspace_id=workspace_id, name=entity)
+    if method == "rule":
+        assert matching_rule_id is not None
+        try:
+            rule = rules.get_matching_rule(
+                session=session, workspace_id=workspace_id, entity=entity, rule_id=matching_rule_id
+            )
+        except NotFoundError:
+            raise ValidationError(
+                f"matching_rule_id: no matching rule {matching_rule_id!r} on entity {entity!r}",
+                details={"field": "matching_rule_id"},
+            ) from None
+        if rule.against_entity_id is not None:
+            raise ValidationError(
+                f"matching rule {rule.name!r} compares {entity} with another entity; a duplicate "
+                "job compares the records of one entity",
+                details={"field": "matching_rule_id"},
+            )
+        if not rule.active:
+            raise ValidationError(
+                f"matching rule {rule.name!r} is inactive: activate it first (blocking keys are "
+                "kept for active rules)",
+                details={"field": "matching_rule_id"},
+            )
+        matching_rule_id = rule.id
     for other in session.scalars(
         select(DuplicateJob).where(
             DuplicateJob.workspace_id == workspace_id,
@@ -247,7 +279,8 @@ def create(
         workspace_id=workspace_id,
         entity_id=target.id,
         method=method,
-        threshold=float(threshold),
+        threshold=None if threshold is None else float(threshold),
+        matching_rule_id=matching_rule_id,
         status="queued",
         stage="queued",
         progress=0.0,
@@ -316,8 +349,14 @@ def run_job(
         workspace_id, entity_id = job.workspace_id, job.entity_id
         threshold = job.threshold if job.threshold is not None else 0.85
         entity = session.scalar(select(Entity.name).where(Entity.id == entity_id)) or ""
+        method, rule_id = job.method, job.matching_rule_id
     reporter = _Reporter(sessions, job_id, on_progress)
     try:
+        if method == "rule":
+            with _heartbeat(sessions, job_id, heartbeat_every):
+                found, records = _by_rule(sessions, workspace_id, entity_id, rule_id, reporter)
+                reporter("saving", 0, 0)
+            return _save(sessions, job_id, workspace_id, entity, None, records, found)
         with _heartbeat(sessions, job_id, heartbeat_every):
             with session_scope(sessions) as session:
                 frame, specs = load_frame(
@@ -418,6 +457,48 @@ def _not_duplicates(session: Session, workspace_id: str) -> set[tuple[str, str]]
     }
 
 
+def _by_rule(
+    sessions: sessionmaker[Session],
+    workspace_id: str,
+    entity_id: str,
+    rule_id: str | None,
+    reporter: _Reporter,
+) -> tuple[list[_Set], int]:
+    with session_scope(sessions) as session:
+        row = session.get(MatchingRule, rule_id) if rule_id else None
+        if row is None or row.workspace_id != workspace_id:
+            raise ValidationError("the job's matching rule was deleted")
+        types, encrypted = rules.field_types(session, entity_id)
+        compiled = compile_rule(
+            id=row.id,
+            name=row.name,
+            conditions=row.conditions,
+            expression=row.expression,
+            types=types,
+        )
+        reporter.records = (
+            session.scalar(
+                select(func.count())
+                .select_from(Record)
+                .where(Record.entity_id == entity_id, Record.deleted_at.is_(None))
+            )
+            or 0
+        )
+        pairs, created = rule_scan.rule_pairs(
+            session,
+            workspace_id=workspace_id,
+            entity_id=entity_id,
+            rule=compiled,
+            encrypted=encrypted,
+            region="US",
+            refused=_not_duplicates(session, workspace_id),
+            progress=reporter,
+        )
+    reporter("cluster", 0, 1)
+    found = [_Set(best, members, p) for best, members, p in rule_scan.sets_of(pairs, created)]
+    return found, reporter.records
+
+
 @dataclass
 class _Set:
     max_similarity: float
@@ -508,7 +589,7 @@ def _save(
     job_id: str,
     workspace_id: str,
     entity: str,
-    threshold: float,
+    threshold: float | None,
     records: int,
     sets: list[_Set],
 ) -> str:

@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from ..core.errors import InvalidKey, NotFoundError, ValidationError
+from ..core.errors import DuplicatesDetected, InvalidKey, NotFoundError, ValidationError
 from ..store.session import begin_write
 from ..store.tables import Entity, Field, Form, FormSubmission
 from . import intake
@@ -292,7 +292,8 @@ def submit_public(
 ) -> tuple[Form, intake.Outcome, FormSubmission]:
     """One public submission: the token must be the form's, the form active, the required
     inputs filled and no unknown input sent; then intake with source ``form`` and the form's
-    ``dedup_mode``, and the outcome logged. Call on a session that has not begun yet."""
+    ``dedup_mode``, and the outcome logged (``blocked`` when a duplicate rule refused it).
+    Call on a session that has not begun yet."""
     begin_write(session)  # intake's write transaction, begun before the first read
     form = _authorised(session, token, form_id)
     data = _mapped(form, values)
@@ -309,6 +310,11 @@ def submit_public(
         )
     except ValidationError as exc:
         raise _renamed(exc, form) from None
+    except DuplicatesDetected as exc:
+        # a blocking duplicate rule: nothing saved (the audit entry is committed); the
+        # submitter sees the same thank-you page, so a form cannot probe for records
+        matched = [m["record_id"] for m in exc.details.get("matches", [])]
+        outcome = intake.Outcome(0, "blocked", matches=matched)
     submission = FormSubmission(
         workspace_id=form.workspace_id,
         form_id=form.id,

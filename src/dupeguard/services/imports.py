@@ -83,7 +83,8 @@ logger = logging.getLogger("dupeguard.imports")
 CHUNK_ROWS = 1000
 STALE_AFTER = timedelta(seconds=60)
 MAX_PAGE = 1000
-DECISIONS = (*intake.DECISIONS, "error")
+#: ``blocked``: a duplicate rule refused the row (``matches`` lists the records it matched)
+DECISIONS = (*intake.DECISIONS, "blocked", "error")
 REPORT_COLUMNS = (
     "row_number",
     "decision",
@@ -364,7 +365,15 @@ def _decide(
             dry_run=dry_run,
         )
         for number, outcome in zip(numbers, decided, strict=True):
-            if isinstance(outcome, intake.RowError):
+            if isinstance(outcome, intake.RowError) and outcome.verdict is not None:
+                matched = outcome.error.details.get("matches") or []
+                results[number] = RowResult(
+                    number,
+                    "blocked",
+                    matches=[m["record_id"] for m in matched],
+                    error=outcome.error.message,
+                )
+            elif isinstance(outcome, intake.RowError):
                 results[number] = RowResult(number, "error", error=outcome.error.message)
             else:
                 results[number] = RowResult(

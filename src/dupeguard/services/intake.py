@@ -24,6 +24,13 @@ Rows of one call are decided in order, as if submitted one after another: a seco
 the key value of a first row created in the same call matches that record. Concurrent calls
 with the same key value are serialised (SQLite: the write lock taken before the lookup;
 PostgreSQL: advisory locks on the key values), so they create exactly one record.
+
+Then the entity's duplicate rules (seed 002, :mod:`.rules`): a row that would be created is
+checked with each rule's ``action_on_create``, a row that would update a record (and an edit)
+with ``action_on_edit``. ``block`` turns the row into a ``duplicates_detected`` error naming the
+matched records, the rule, the matched fields and the similarity (``allow_save`` lifts it for
+that call, audited as an override); ``allow`` saves and lists the matches in the outcome's
+``duplicates``; ``report`` files them as a duplicate record set. Every hit is audited.
 """
 
 from __future__ import annotations
@@ -52,8 +59,10 @@ from ..store.tables import (
     new_id,
     utcnow,
 )
-from . import crypto, webhooks
+from . import crypto, rule_effects, webhooks
 from .records import _clean_tags, entity_named
+from .rule_check import Checker, Verdict
+from .rules import EMPTY, RuleSet, load_for_entity
 from .values import FieldDef, clean_for_fields
 
 __all__ = [
@@ -113,6 +122,7 @@ class Schema:
     fields: Mapping[str, FieldDef]
     keys: tuple[FieldDef, ...]
     region: str
+    rules: RuleSet = EMPTY
 
     @cached_property
     def encrypted(self) -> tuple[str, ...]:
@@ -126,6 +136,15 @@ class Schema:
             for found, value in zip(out, values, strict=True):
                 if value is not None:
                     found[key.name] = value
+        return out
+
+    def index_values_many(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+        """What ``record_keys`` holds for each row: its match-key values and the blocking-key
+        values of the matching rules that search this entity."""
+        out = self.key_values_many(rows)
+        if self.rules.blockers:
+            for found, row in zip(out, rows, strict=True):
+                found.update(self.rules.block_values(row, self.region))
         return out
 
     def key_values(self, data: Mapping[str, Any]) -> dict[str, str]:
@@ -152,6 +171,14 @@ def load_schema(*, session: Session, workspace_id: str, entity: str, region: str
     keys = sorted(
         (f for f in rows if f.match_key), key=lambda f: (f.match_key_priority or 0, f.name)
     )
+    rules = load_for_entity(
+        session=session,
+        workspace_id=workspace_id,
+        entity_id=target.id,
+        entity=target.name,
+        fields={name: f.type for name, f in fields.items()},
+        encrypted=[name for name, f in fields.items() if f.encrypted],
+    )
     return Schema(
         workspace_id=workspace_id,
         entity_id=target.id,
@@ -159,6 +186,7 @@ def load_schema(*, session: Session, workspace_id: str, entity: str, region: str
         fields=fields,
         keys=tuple(fields[f.name] for f in keys),
         region=region,
+        rules=rules,
     )
 
 
@@ -180,6 +208,12 @@ class Outcome:
     matches: list[str] = field(default_factory=list)
     matched_by: str | None = None
     changes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    verdict: Verdict | None = None
+
+    @property
+    def duplicates(self) -> list[dict[str, Any]]:
+        """Records the duplicate rules matched on an allowed save (the alert)."""
+        return self.verdict.alerts() if self.verdict else []
 
     def payload(self) -> dict[str, Any]:
         """The API shape; ``lead_id`` repeats ``record_id`` for clients that read only it."""
@@ -190,6 +224,7 @@ class Outcome:
             "changed_fields": list(self.changed_fields),
             "matches": list(self.matches),
             "matched_by": self.matched_by,
+            "duplicates": self.duplicates,
         }
 
 
@@ -197,6 +232,7 @@ class Outcome:
 class RowError:
     index: int
     error: DupeguardError
+    verdict: Verdict | None = None  # set when a duplicate rule blocked the row
 
 
 @dataclass
@@ -227,9 +263,11 @@ def submit(
     mode: str = "skip",
     region: str = "US",
     actor: str | None = None,
+    allow_save: bool = False,
 ) -> Outcome:
     """Decide and apply one inbound record. Call it on a session that has not begun yet
-    (it takes the write lock first); a bad value raises ``ValidationError``."""
+    (it takes the write lock first); a bad value raises ``ValidationError``, a blocking
+    duplicate rule ``DuplicatesDetected`` (after committing its audit entry)."""
     (result,) = submit_many(
         session=session,
         workspace_id=workspace_id,
@@ -239,8 +277,11 @@ def submit(
         mode=mode,
         region=region,
         actor=actor,
+        allow_save=allow_save,
     )
     if isinstance(result, RowError):
+        if result.verdict is not None:
+            session.commit()  # the audit entry of the blocked save stays
         raise result.error
     return result
 
@@ -257,6 +298,7 @@ def submit_many(
     actor: str | None = None,
     dry_run: bool = False,
     first_index: int = 0,
+    allow_save: bool = False,
 ) -> list[Outcome | RowError]:
     """Decide ``rows`` in order and (unless ``dry_run``) apply them; one result per row.
 
@@ -275,12 +317,53 @@ def submit_many(
         _lock(session, schema, valid)
     index = _lookup(session, schema, valid) if matching else _unmatched(valid)
     current = _currents(session, index, valid, schema) if mode == "update" else {}
-    outcomes = _decide(schema, valid, index, current, mode)
+    checker = Checker(session, workspace_id, schema.rules, region, allow_save=allow_save)
+    if checker.active:
+        checker.prefetch(_proposals(valid, index, current, schema))
+    decided = _decide(schema, valid, index, current, mode, checker)
+    outcomes = [d for d in decided if isinstance(d, Outcome)]
     if not dry_run:
         _apply(session, schema, valid, outcomes, current, source, actor)
-    for outcome in outcomes:
-        results[outcome.index - first_index] = outcome
+        if checker.active:
+            data = {row.index: row.data for row in valid}
+            rule_effects.record(
+                session,
+                workspace_id=schema.workspace_id,
+                entity=schema.entity,
+                entity_id=schema.entity_id,
+                items=[
+                    (
+                        d.record_id if isinstance(d, Outcome) else None,
+                        d.verdict,
+                        redact_values(data[d.index], schema.encrypted),
+                    )
+                    for d in decided
+                    if d.verdict is not None
+                ],
+                source=source,
+                actor=actor,
+            )
+    for item in decided:
+        results[item.index - first_index] = item
     return [r for r in results if r is not None]
+
+
+def _proposals(
+    valid: Sequence[_Valid], index: _Index, current: Mapping[str, _Current], schema: Schema
+) -> list[dict[str, Any]]:
+    """What each row could save: its own values, and (mode update) the matched record with
+    its values applied, so the duplicate rules' candidates are fetched for the whole batch."""
+    out: list[dict[str, Any]] = []
+    for row in valid:
+        sent = {k: v for k, v in row.data.items() if v is not None}
+        out.append(sent)
+        for key in schema.keys:
+            value = row.keys.get(key.name)
+            ids = index.get((key.name, value), []) if value is not None else []
+            if len(ids) == 1 and ids[0] in current:
+                out.append({**current[ids[0]].data, **sent})
+                break
+    return out
 
 
 # --- deciding ------------------------------------------------------------------------------
@@ -414,11 +497,13 @@ def _decide(
     index: _Index,
     current: dict[str, _Current],
     mode: str,
-) -> list[Outcome]:
-    outcomes: list[Outcome] = []
+    checker: Checker,
+) -> list[Outcome | RowError]:
+    decided: list[Outcome | RowError] = []
     types = {k.name: k.type for k in schema.keys}
     for row in valid:
         outcome = Outcome(row.index, "created")
+        blocked: Verdict | None = None
         for key in schema.keys if mode != "off" else ():
             value = row.keys.get(key.name)
             if value is None:
@@ -434,19 +519,26 @@ def _decide(
                 outcome.record_id = ids[0]
                 outcome.decision = "skipped"
                 if mode == "update":
-                    _update(
-                        outcome, row, current[ids[0]], index, schema.fields, types, schema.region
-                    )
+                    blocked = _update(outcome, row, current[ids[0]], index, schema, types, checker)
             break
         if outcome.decision == "created":
-            outcome.record_id = new_id()
-            current[outcome.record_id] = _Current(
-                {k: v for k, v in row.data.items() if v is not None}, 1, new=True
-            )
-            for key_name, value in row.keys.items():
-                index[(key_name, value)].append(outcome.record_id)
-        outcomes.append(outcome)
-    return outcomes
+            data = {k: v for k, v in row.data.items() if v is not None}
+            verdict = checker.check(data, when="create") if checker.active else None
+            if verdict is not None and verdict.blocked:
+                blocked = verdict
+            else:
+                outcome.verdict = (
+                    verdict if verdict and (verdict.fired or verdict.deleted) else None
+                )
+                outcome.record_id = new_id()
+                current[outcome.record_id] = _Current(data, 1, new=True)
+                for key_name, value in row.keys.items():
+                    index[(key_name, value)].append(outcome.record_id)
+                checker.saved(outcome.record_id, schema.entity_id, data)
+        decided.append(
+            RowError(row.index, blocked.error(), blocked) if blocked is not None else outcome
+        )
+    return decided
 
 
 def _update(
@@ -454,10 +546,13 @@ def _update(
     row: _Valid,
     record: _Current,
     index: _Index,
-    fields: Mapping[str, FieldDef],
+    schema: Schema,
     types: Mapping[str, FieldType],
-    region: str,
-) -> None:
+    checker: Checker,
+) -> Verdict | None:
+    """Apply the row's changes to the matched record (in memory) unless a duplicate rule
+    blocks the edit; returns the blocking verdict, if any."""
+    fields, region = schema.fields, schema.region
     changes = {
         name: {"old": record.data.get(name), "new": value}
         for name, value in row.data.items()
@@ -466,8 +561,15 @@ def _update(
         and not _same(fields[name].type, record.data.get(name), value, region)
     }
     if not changes:
-        return
+        return None
     assert outcome.record_id is not None
+    if checker.active:
+        proposed = {**record.data, **{name: c["new"] for name, c in changes.items()}}
+        verdict = checker.check(proposed, when="edit", exclude=outcome.record_id)
+        if verdict.blocked:
+            return verdict
+        if verdict.fired or verdict.deleted:
+            outcome.verdict = verdict
     for name, change in changes.items():
         record.data[name] = change["new"]
         if name in types:  # a key value moves: later rows of the batch must see it
@@ -482,6 +584,8 @@ def _update(
     outcome.decision = "updated"
     outcome.changes = changes
     outcome.changed_fields = list(changes)
+    checker.saved(outcome.record_id, schema.entity_id, record.data)
+    return None
 
 
 _FORMATTED = frozenset({FieldType.EMAIL, FieldType.PHONE, FieldType.URL})
@@ -545,7 +649,13 @@ def _apply(
                     "version": 1,
                 }
             )
-            key_rows.extend(_key_rows(schema, outcome.record_id, row.keys))
+            key_rows.extend(
+                _key_rows(
+                    schema,
+                    outcome.record_id,
+                    {**row.keys, **schema.rules.block_values(data, schema.region)},
+                )
+            )
             tag_rows.extend(
                 {"record_id": outcome.record_id, "tag": t, "workspace_id": schema.workspace_id}
                 for t in row.tags
@@ -682,7 +792,7 @@ def replace_keys(
             .where(RecordKey.record_id.in_(chunk))
             .execution_options(synchronize_session=False)
         )
-    keys = schema.key_values_many(list(records.values()))
+    keys = schema.index_values_many(list(records.values()))
     rows = [
         row
         for record_id, found in zip(records, keys, strict=True)
@@ -707,13 +817,18 @@ def edit(
     source: str = "api",
     region: str = "US",
     actor: str | None = None,
-) -> Record:
+    allow_save: bool = False,
+) -> tuple[Record, list[dict[str, Any]]]:
     """Edit a record (PATCH, the UI): values checked against the fields, ``null`` clears a
-    field, the key index follows, the activity feed records old and new values."""
+    field, the key index follows, the activity feed records old and new values, and the
+    duplicate rules check the result (``action_on_edit``). Returns the record and the
+    duplicate alerts of an allowed save."""
     begin_write(session)
     schema = load_schema(session=session, workspace_id=workspace_id, entity=entity, region=region)
-    record, _ = _edit(session, schema, record_id, data, tags, list_ids, source, actor)
-    return record
+    record, _, verdict = _edit(
+        session, schema, record_id, data, tags, list_ids, source, actor, allow_save
+    )
+    return record, verdict.alerts() if verdict else []
 
 
 def _edit(
@@ -725,7 +840,8 @@ def _edit(
     list_ids: Sequence[str] | None,
     source: str,
     actor: str | None,
-) -> tuple[Record, dict[str, Any]]:
+    allow_save: bool = False,
+) -> tuple[Record, dict[str, Any], Verdict | None]:
     from .records import get_record, update_record
 
     record = get_record(
@@ -749,7 +865,26 @@ def _edit(
         if before.get(name) != after.get(name)
     }
     if not changes and tags is None and list_ids is None:
-        return record, changes
+        return record, changes, None
+    verdict = None
+    if changes and schema.rules.duplicate_rules:
+        checker = Checker(
+            session, schema.workspace_id, schema.rules, schema.region, allow_save=allow_save
+        )
+        verdict = checker.check(after, when="edit", exclude=record.id)
+        effects = [(record.id, verdict, redact_values(after, schema.encrypted))]
+        if verdict.blocked:
+            rule_effects.record(
+                session,
+                workspace_id=schema.workspace_id,
+                entity=schema.entity,
+                entity_id=schema.entity_id,
+                items=effects,
+                source=source,
+                actor=actor,
+            )
+            session.commit()  # the audit entry of the blocked save stays
+            raise verdict.error()
     record = update_record(
         session=session,
         workspace_id=schema.workspace_id,
@@ -771,8 +906,18 @@ def _edit(
                 details={"actor": actor} if actor else {},
             )
         )
+        if verdict is not None and verdict.fired:
+            rule_effects.record(
+                session,
+                workspace_id=schema.workspace_id,
+                entity=schema.entity,
+                entity_id=schema.entity_id,
+                items=[(record.id, verdict, redact_values(after, schema.encrypted))],
+                source=source,
+                actor=actor,
+            )
     session.flush()
-    return record, changes
+    return record, changes, verdict
 
 
 def upsert(
@@ -786,6 +931,7 @@ def upsert(
     source: str = "api",
     region: str = "US",
     actor: str | None = None,
+    allow_save: bool = False,
 ) -> Outcome:
     """Upsert by an identifying field (``PUT …/records/by/{field}/{value}``): insert when no
     live record has that value, update the one that has it (``null`` clears a field, as in
@@ -834,12 +980,17 @@ def upsert(
             mode="off",
             region=region,
             actor=actor,
+            allow_save=allow_save,
         )
         if isinstance(result, RowError):
+            if result.verdict is not None:
+                session.commit()  # the audit entry of the blocked save stays
             raise result.error
         result.matched_by = field
         return result
-    _, changes = _edit(session, schema, ids[0], data, None, None, source, actor)
+    _, changes, verdict = _edit(
+        session, schema, ids[0], data, None, None, source, actor, allow_save
+    )
     return Outcome(
         0,
         "updated" if changes else "skipped",
@@ -848,6 +999,7 @@ def upsert(
         matches=ids,
         matched_by=field,
         changes=changes,
+        verdict=verdict if verdict and (verdict.fired or verdict.deleted) else None,
     )
 
 
@@ -897,6 +1049,11 @@ def _holders(session: Session, schema: Schema, field: FieldDef, normalised: str)
         for record_id, raw in rows
         if key_value(field.type, raw, region=schema.region) == normalised
     ]
+
+
+def redact_values(data: Mapping[str, Any], encrypted: Sequence[str]) -> dict[str, Any]:
+    """Record values with those of encrypted fields replaced by ``[encrypted]``."""
+    return {k: crypto.REDACTED if k in encrypted and v is not None else v for k, v in data.items()}
 
 
 def redact(changes: Mapping[str, Any], encrypted: Sequence[str]) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from ..store.session import begin_write
 from ..store.tables import (
     Activity,
     AuditEntry,
+    DuplicateRecordSet,
     Entity,
     ListMember,
     Merge,
@@ -317,10 +318,21 @@ def merge(
         },
     )
     session.add(item)
+    resolved = item.snapshot["sets_resolved"]
+    reported_by = (
+        session.scalar(
+            select(DuplicateRecordSet.rule_id)
+            .where(DuplicateRecordSet.id.in_(resolved), DuplicateRecordSet.rule_id.is_not(None))
+            .limit(1)
+        )
+        if resolved
+        else None
+    )
     audit.record(
         session=session,
         workspace_id=workspace_id,
         kind="merge",
+        rule_id=reported_by,  # the merge of a set a duplicate rule reported counts for it
         entity=schema.entity,
         source=source,
         record_id=primary_id,

@@ -264,6 +264,7 @@ def mark_not_duplicate(
                 matched_ids=[b],
                 action="not_duplicate",
                 actor=actor,
+                rule_id=item.rule_id,  # a set a duplicate rule reported counts for that rule
                 details={"set_id": item.id, "job_id": item.job_id},
                 request_id=request_id,
             )

@@ -8,12 +8,14 @@ from sqlalchemy.orm import Session
 from ..core.errors import NotFoundError, ValidationError
 from ..core.fields import ENTITIES, Kind
 from ..store.tables import CreditEntry, Entity, Field, Workspace
+from .rules import ensure_standard_rules
 
 __all__ = ["create_workspace", "get_workspace"]
 
 
 def create_workspace(*, session: Session, name: str, credits: int = 0) -> Workspace:
-    """A workspace with the built-in entities (contact, company, deal, lead) and their fields."""
+    """A workspace with the built-in entities (contact, company, deal, lead), their fields and
+    the standard duplicate rules."""
     name = name.strip()
     if not name:
         raise ValidationError("a workspace needs a name", details={"field": "name"})
@@ -45,6 +47,8 @@ def create_workspace(*, session: Session, name: str, credits: int = 0) -> Worksp
                     builtin=True,
                 )
             )
+    session.flush()
+    ensure_standard_rules(session, workspace_id=workspace.id)
     if credits:
         session.add(
             CreditEntry(

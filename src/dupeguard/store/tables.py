@@ -153,6 +153,9 @@ class Entity(Base):
     name: Mapped[str] = mapped_column(String(64), nullable=False)
     label: Mapped[str] = mapped_column(String(200), nullable=False, default="")
     builtin: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    #: names of the matching rules' blocking keys whose values ``record_keys`` holds for
+    #: this entity's records (kept in step with the rules by ``services.rules.sync_blocks``)
+    block_keys: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
     created_at: Mapped[datetime] = _created()
 
 
@@ -448,6 +451,59 @@ class RecordLink(Base):
     created_at: Mapped[datetime] = _created()
 
 
+class MatchingRule(Base):
+    """What makes two records the same (seed 002): conditions joined by an expression.
+
+    ``against_entity_id`` set: the rule compares this entity's records with another's (a
+    lead against contacts)."""
+
+    __tablename__ = "matching_rules"
+    __table_args__ = (UniqueConstraint("entity_id", "name"),)
+
+    id: Mapped[str] = _id()
+    workspace_id: Mapped[str] = _ws()
+    entity_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("entities.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    against_entity_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("entities.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    description: Mapped[str] = mapped_column(String(1000), nullable=False, default="")
+    conditions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
+    expression: Mapped[str] = mapped_column(String(500), nullable=False, default="")
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    standard: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()
+
+
+class DuplicateRule(Base):
+    """What to do when matching rules find an existing record on a save (seed 002)."""
+
+    __tablename__ = "duplicate_rules"
+    __table_args__ = (UniqueConstraint("entity_id", "name"),)
+
+    id: Mapped[str] = _id()
+    workspace_id: Mapped[str] = _ws()
+    entity_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("entities.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    description: Mapped[str] = mapped_column(String(1000), nullable=False, default="")
+    matching_rule_ids: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    action_on_create: Mapped[str] = mapped_column(String(16), nullable=False, default="allow")
+    action_on_edit: Mapped[str] = mapped_column(String(16), nullable=False, default="allow")
+    report: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    include_deleted: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    standard: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()
+
+
 class DuplicateJob(Base):
     """A scan of an entity's stored records for duplicates, run in the background."""
 
@@ -498,6 +554,8 @@ class DuplicateRecordSet(Base):
         String(36), ForeignKey("duplicate_jobs.id", ondelete="SET NULL"), index=True
     )
     source: Mapped[str] = mapped_column(String(16), nullable=False, default="job")
+    #: the duplicate rule that reported the set (source ``rule``)
+    rule_id: Mapped[str | None] = mapped_column(String(36), index=True)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="open")
     size: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     max_similarity: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)

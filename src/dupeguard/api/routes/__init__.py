@@ -11,6 +11,17 @@ from .forms import router as forms
 from .imports import router as imports
 from .merges import router as merges
 from .records import router as records
+from .rules import router as rules
 from .webhooks import router as webhooks
 
-ROUTERS: list[APIRouter] = [ai, entities, records, forms, webhooks, imports, duplicates, merges]
+ROUTERS: list[APIRouter] = [
+    ai,
+    entities,
+    rules,
+    records,
+    forms,
+    webhooks,
+    imports,
+    duplicates,
+    merges,
+]

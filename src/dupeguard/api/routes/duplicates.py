@@ -86,6 +86,7 @@ def _set(item: DuplicateRecordSet, entity: str, members: list[SetMemberRead]) ->
         "entity": entity,
         "job_id": item.job_id,
         "source": item.source,
+        "rule_id": item.rule_id,
         "status": item.status,
         "size": item.size,
         "max_similarity": item.max_similarity,

@@ -305,14 +305,24 @@ def audit_log(
     session: SessionDep,
     key: Reader,
     kind: Annotated[
-        str | None, Query(min_length=1, max_length=32, description="merge, undo, …")
+        str | None,
+        Query(
+            min_length=1,
+            max_length=32,
+            description="merge, undo, not_duplicate, duplicate_job, and from duplicate rules "
+            "duplicate_alert (allowed with an alert), duplicate_blocked, duplicate_override "
+            "(a block lifted by `allowSave=true`; `override` is true).",
+        ),
     ] = None,
     entity: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     record_id: Annotated[
         str | None,
         Query(min_length=1, max_length=36, description="The entry's record or a matched one."),
     ] = None,
-    rule_id: Annotated[str | None, Query(min_length=1, max_length=36)] = None,
+    rule_id: Annotated[
+        str | None,
+        Query(min_length=1, max_length=36, description="The duplicate rule's id."),
+    ] = None,
     actor: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     created_after: Annotated[datetime | None, Query(description="ISO 8601")] = None,
     created_before: Annotated[datetime | None, Query(description="ISO 8601")] = None,

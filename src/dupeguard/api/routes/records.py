@@ -15,7 +15,7 @@ from ...services.credits import balance
 from ...services.intake import RowError
 from ...services.workspaces import get_workspace
 from ...store.tables import ApiKey, List, Record
-from ..deps import Reader, SessionDep, Writer, actor_of, region_of
+from ..deps import AllowSave, Reader, SessionDep, Writer, actor_of, region_of
 from ..errors import error_responses
 from ..idempotent import IdempotencyKey, run_idempotent
 from ..schemas.detect import WorkspaceRead
@@ -27,6 +27,7 @@ from ..schemas.records import (
     ListCreate,
     ListRead,
     RecordCreate,
+    RecordEdited,
     RecordPage,
     RecordRead,
     RecordUpdate,
@@ -38,6 +39,8 @@ router = APIRouter(tags=["records"])
 ERRORS = error_responses(
     "validation_error", "invalid_key", "insufficient_permissions", "not_found", "rate_limited"
 )
+#: a save a duplicate rule may block (409 ``duplicates_detected``, ``details.matches``)
+SAVE_ERRORS = {**ERRORS, **error_responses("duplicates_detected")}
 
 
 def _read(session: SessionDep, record: Record, entity: str) -> RecordRead:
@@ -73,7 +76,7 @@ def _page(session: SessionDep, records: list[Record], entity: str) -> list[Recor
     status_code=status.HTTP_201_CREATED,
     response_model=IntakeResult,
     responses={
-        **ERRORS,
+        **SAVE_ERRORS,
         200: {"model": IntakeResult, "description": "updated, skipped or conflict"},
     },
 )
@@ -82,10 +85,16 @@ def create_record(
     body: RecordCreate,
     request: Request,
     key: Writer,
+    allow_save: AllowSave,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Intake (seed 001): the match keys decide `created` (201), or `updated`, `skipped`,
-    `conflict` (200) by the request's `dedup_mode`. A conflict writes nothing."""
+    `conflict` (200) by the request's `dedup_mode`. A conflict writes nothing.
+
+    Then the entity's duplicate rules: one that blocks answers 409 `duplicates_detected`
+    naming the matched records (`error.details.matches`); `X-Duplicate-Rule-Header:
+    allowSave=true` saves anyway, audited as an override. An allowed save lists its matches
+    in `duplicates`."""
 
     def work(session: Session) -> dict[str, Any]:
         outcome = intake.submit(
@@ -97,6 +106,7 @@ def create_record(
             mode=body.dedup_mode,
             region=region_of(request),
             actor=actor_of(key),
+            allow_save=allow_save,
         )
         return _intake_result(session, outcome, key, entity)
 
@@ -104,7 +114,7 @@ def create_record(
         request,
         workspace_id=key.workspace_id,
         idempotency_key=idempotency_key,
-        body=body.model_dump(mode="json"),
+        body=_fingerprinted(body.model_dump(mode="json"), allow_save),
         status_code=lambda p: 201 if p["decision"] == "created" else 200,
         work=work,
     )
@@ -115,7 +125,7 @@ def create_record(
     response_model=IntakeResult,
     responses={
         **ERRORS,
-        **error_responses("conflict"),
+        **error_responses("conflict", "duplicates_detected"),
         201: {"model": IntakeResult, "description": "created"},
     },
 )
@@ -126,10 +136,16 @@ def upsert_record(
     body: RecordUpsert,
     request: Request,
     key: Writer,
+    allow_save: AllowSave,
 ) -> Any:
     """Upsert by an identifying field (e.g. `external_id`): creates the record when none has
     the value (201), updates the one that has it (`updated`, or `skipped` when nothing
-    changes), and answers 409 `conflict` listing the records when several have it."""
+    changes), and answers 409 `conflict` listing the records when several have it.
+
+    Duplicate rules apply (`action_on_create` to an insert, `action_on_edit` to an update):
+    a block answers 409 `duplicates_detected` with `error.details.matches`, lifted for the
+    call by `X-Duplicate-Rule-Header: allowSave=true`; an allowed save lists its matches in
+    `duplicates`."""
 
     def work(session: Session) -> dict[str, Any]:
         outcome = intake.upsert(
@@ -141,6 +157,7 @@ def upsert_record(
             data=body.data,
             region=region_of(request),
             actor=actor_of(key),
+            allow_save=allow_save,
         )
         return _intake_result(session, outcome, key, entity)
 
@@ -170,16 +187,32 @@ def _intake_result(
     return IntakeResult.model_validate(payload).model_dump(mode="json")
 
 
-@router.post("/v1/entities/{entity}/records/bulk", response_model=BulkResponse, responses=ERRORS)
+def _fingerprinted(body: dict[str, Any], allow_save: bool) -> dict[str, Any]:
+    """The body an Idempotency-Key is bound to: with the override, when one is sent, so a
+    repeat that adds or drops it is a different request."""
+    return {**body, "allow_save": True} if allow_save else body
+
+
+@router.post(
+    "/v1/entities/{entity}/records/bulk",
+    response_model=BulkResponse,
+    responses=ERRORS,
+)
 def create_records(
     entity: str,
     body: BulkCreate,
     request: Request,
     key: Writer,
+    allow_save: AllowSave,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Up to 10,000 rows through intake, decided in order as if sent one after another; a
-    result per row in row order; a bad row aborts nothing."""
+    result per row in row order; a bad row aborts nothing.
+
+    A row a duplicate rule blocks gets `status` `error`, `error.code` `duplicates_detected`
+    and `error.details.matches`; `X-Duplicate-Rule-Header: allowSave=true` lifts the blocks
+    for every row of the call (each audited as an override). Allowed rows list their
+    matches in `duplicates`."""
 
     def work(session: Session) -> dict[str, Any]:
         rows: list[intake.Inbound | RowError] = [
@@ -196,6 +229,7 @@ def create_records(
                 mode=body.dedup_mode,
                 region=region_of(request),
                 actor=actor_of(key),
+                allow_save=allow_save,
             )
         )
         results = []
@@ -208,7 +242,7 @@ def create_records(
         request,
         workspace_id=key.workspace_id,
         idempotency_key=idempotency_key,
-        body=body.model_dump(mode="json"),
+        body=_fingerprinted(body.model_dump(mode="json"), allow_save),
         status_code=status.HTTP_200_OK,
         work=work,
     )
@@ -277,16 +311,28 @@ def get_record(entity: str, record_id: str, session: SessionDep, key: Reader) ->
 
 
 @router.patch(
-    "/v1/entities/{entity}/records/{record_id}", response_model=RecordRead, responses=ERRORS
+    "/v1/entities/{entity}/records/{record_id}",
+    response_model=RecordEdited,
+    responses=SAVE_ERRORS,
 )
 def update_record(
-    entity: str, record_id: str, body: RecordUpdate, request: Request, key: Writer
+    entity: str,
+    record_id: str,
+    body: RecordUpdate,
+    request: Request,
+    key: Writer,
+    allow_save: AllowSave,
 ) -> Any:
     """Edit: values are checked against the fields, `null` clears one, and the activity feed
-    records old and new values."""
+    records old and new values.
+
+    Duplicate rules check the edited record with their `action_on_edit`: a block answers 409
+    `duplicates_detected` with `error.details.matches`, lifted for the call by
+    `X-Duplicate-Rule-Header: allowSave=true`; an allowed edit lists its matches in
+    `duplicates`."""
 
     def work(session: Session) -> dict[str, Any]:
-        record = intake.edit(
+        record, alerts = intake.edit(
             session=session,
             workspace_id=key.workspace_id,
             entity=entity,
@@ -297,8 +343,11 @@ def update_record(
             source="api",
             region=region_of(request),
             actor=actor_of(key),
+            allow_save=allow_save,
         )
-        return _read(session, record, entity).model_dump(mode="json")
+        read = _read(session, record, entity)
+        edited = RecordEdited.model_validate({**read.model_dump(), "duplicates": alerts})
+        return edited.model_dump(mode="json")
 
     return run_idempotent(
         request,

@@ -91,7 +91,8 @@ class RecordSetRead(BaseModel):
     id: str
     entity: str
     job_id: str | None
-    source: str
+    source: str = Field(description="job (a duplicate job) or rule (reported by a duplicate rule).")
+    rule_id: str | None = Field(default=None, description="The duplicate rule that reported it.")
     status: str = Field(description="open, superseded, dismissed or merged.")
     size: int
     max_similarity: float

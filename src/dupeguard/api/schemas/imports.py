@@ -20,7 +20,7 @@ __all__ = [
 ]
 
 Status = Literal["uploaded", "mapped", "previewed", "running", "completed", "failed", "interrupted"]
-RowDecision = Literal["created", "updated", "skipped", "conflict", "error"]
+RowDecision = Literal["created", "updated", "skipped", "conflict", "blocked", "error"]
 
 
 class ImportCounts(BaseModel):
@@ -28,6 +28,7 @@ class ImportCounts(BaseModel):
     updated: int = 0
     skipped: int = 0
     conflict: int = 0
+    blocked: int = Field(default=0, description="Rows a blocking duplicate rule refused.")
     error: int = 0
 
 

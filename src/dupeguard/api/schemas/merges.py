@@ -88,7 +88,10 @@ class LinkPage(BaseModel):
 
 class AuditEntryRead(BaseModel):
     id: str
-    kind: str = Field(description="merge, undo, not_duplicate, duplicate_blocked, …")
+    kind: str = Field(
+        description="merge, undo, not_duplicate, duplicate_job, duplicate_alert, "
+        "duplicate_blocked, duplicate_override"
+    )
     entity: str | None
     source: str | None
     record_id: str | None

@@ -13,10 +13,12 @@ __all__ = [
     "BulkCreate",
     "BulkResponse",
     "BulkResult",
+    "DuplicateMatch",
     "IntakeResult",
     "ListCreate",
     "ListRead",
     "RecordCreate",
+    "RecordEdited",
     "RecordPage",
     "RecordRead",
     "RecordUpdate",
@@ -73,6 +75,26 @@ class RecordRead(BaseModel):
     version: int
 
 
+class DuplicateMatch(BaseModel):
+    """A stored record a duplicate rule matched, with the evidence."""
+
+    record_id: str
+    entity: str = Field(description="The matched record's entity (another one across entities).")
+    rule: str = Field(description="The duplicate rule that fired.")
+    rule_id: str
+    matched_fields: list[str] = Field(description="The fields whose conditions held.")
+    similarity: float = Field(description="Mean similarity of those fields, 0 to 1.")
+    deleted: bool = Field(
+        default=False,
+        description="In the recycle bin: mentioned, but it blocks only with include_deleted.",
+    )
+
+
+_DUPLICATES = (
+    "What the duplicate rules matched on this (allowed) save: the alert. Empty when none fired."
+)
+
+
 class IntakeResult(BaseModel):
     """An intake decision. `lead_id` repeats `record_id` for clients that read only it."""
 
@@ -85,6 +107,13 @@ class IntakeResult(BaseModel):
     record: RecordRead | None = Field(
         default=None, description="The record as stored now (null for a conflict)."
     )
+    duplicates: list[DuplicateMatch] = Field(default_factory=list, description=_DUPLICATES)
+
+
+class RecordEdited(RecordRead):
+    """An edited record, with the duplicate rules' alert."""
+
+    duplicates: list[DuplicateMatch] = Field(default_factory=list, description=_DUPLICATES)
 
 
 class RecordPage(BaseModel):
@@ -125,7 +154,12 @@ class BulkResult(BaseModel):
     changed_fields: list[str] = Field(default_factory=list)
     matches: list[str] = Field(default_factory=list)
     matched_by: str | None = None
-    error: dict[str, Any] | None = None
+    duplicates: list[DuplicateMatch] = Field(default_factory=list, description=_DUPLICATES)
+    error: dict[str, Any] | None = Field(
+        default=None,
+        description="The row's error, as the error envelope's `error`: `code`, `message`, "
+        "`details` (for `duplicates_detected`, `details.matches`).",
+    )
 
 
 class ActivityRead(BaseModel):
