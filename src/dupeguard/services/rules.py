@@ -396,31 +396,48 @@ def _bool(value: Any, what: str) -> bool:
     return value
 
 
-def list_matching_rules(*, session: Session, workspace_id: str, entity: str) -> list[MatchingRule]:
+def _rules_of(session: Session, table: Any, workspace_id: str, entity: str) -> list[Any]:
     target = _entity(session, workspace_id, entity)
     return list(
         session.scalars(
-            select(MatchingRule)
-            .where(MatchingRule.entity_id == target.id)
-            .order_by(MatchingRule.created_at, MatchingRule.id)
+            select(table).where(table.entity_id == target.id).order_by(table.created_at, table.id)
         )
     )
+
+
+def _rule(
+    session: Session, table: Any, what: str, workspace_id: str, entity: str, rule_id: str
+) -> Any:
+    """A rule of the entity by id or by name."""
+    target = _entity(session, workspace_id, entity)
+    rule = session.scalar(
+        select(table).where(
+            table.entity_id == target.id, or_(table.id == rule_id, table.name == rule_id)
+        )
+    )
+    if rule is None:
+        raise NotFoundError(f"no {what} {rule_id!r} on entity {entity!r}")
+    return rule
+
+
+_MATCHING_KEYS = frozenset({"name", "description", "conditions", "expression", "against", "active"})
+
+
+def _known(body: Mapping[str, Any], allowed: frozenset[str]) -> None:
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise ValidationError(f"unknown key {unknown[0]!r}", details={"field": unknown[0]})
+
+
+def list_matching_rules(*, session: Session, workspace_id: str, entity: str) -> list[MatchingRule]:
+    return _rules_of(session, MatchingRule, workspace_id, entity)
 
 
 def get_matching_rule(
     *, session: Session, workspace_id: str, entity: str, rule_id: str
 ) -> MatchingRule:
     """By id or by name."""
-    target = _entity(session, workspace_id, entity)
-    rule = session.scalar(
-        select(MatchingRule).where(
-            MatchingRule.entity_id == target.id,
-            or_(MatchingRule.id == rule_id, MatchingRule.name == rule_id),
-        )
-    )
-    if rule is None:
-        raise NotFoundError(f"no matching rule {rule_id!r} on entity {entity!r}")
-    return rule
+    return _rule(session, MatchingRule, "matching rule", workspace_id, entity, rule_id)
 
 
 def entity_name(session: Session, entity_id: str | None) -> str | None:
@@ -473,11 +490,7 @@ def create_matching_rule(
     *, session: Session, workspace_id: str, entity: str, body: Mapping[str, Any], region: str = "US"
 ) -> MatchingRule:
     target = _entity(session, workspace_id, entity)
-    unknown = sorted(
-        set(body) - {"name", "description", "conditions", "expression", "against", "active"}
-    )
-    if unknown:
-        raise ValidationError(f"unknown key {unknown[0]!r}", details={"field": unknown[0]})
+    _known(body, _MATCHING_KEYS)
     name = _text(body.get("name"), "name", limit=200, required=True)
     against = _against(session, target, body.get("against"))
     conditions, expression = _checked(
@@ -523,11 +536,7 @@ def update_matching_rule(
     )
     target = session.get(Entity, rule.entity_id)
     assert target is not None
-    unknown = sorted(
-        set(body) - {"name", "description", "conditions", "expression", "against", "active"}
-    )
-    if unknown:
-        raise ValidationError(f"unknown key {unknown[0]!r}", details={"field": unknown[0]})
+    _known(body, _MATCHING_KEYS)
     old_target = rule.against_entity_id or rule.entity_id
     if "name" in body:
         name = _text(body["name"], "name", limit=200, required=True)
@@ -603,29 +612,14 @@ def _unique_name(session: Session, table: Any, entity_id: str, name: str) -> Non
 def list_duplicate_rules(
     *, session: Session, workspace_id: str, entity: str
 ) -> list[DuplicateRule]:
-    target = _entity(session, workspace_id, entity)
-    return list(
-        session.scalars(
-            select(DuplicateRule)
-            .where(DuplicateRule.entity_id == target.id)
-            .order_by(DuplicateRule.created_at, DuplicateRule.id)
-        )
-    )
+    return _rules_of(session, DuplicateRule, workspace_id, entity)
 
 
 def get_duplicate_rule(
     *, session: Session, workspace_id: str, entity: str, rule_id: str
 ) -> DuplicateRule:
-    target = _entity(session, workspace_id, entity)
-    rule = session.scalar(
-        select(DuplicateRule).where(
-            DuplicateRule.entity_id == target.id,
-            or_(DuplicateRule.id == rule_id, DuplicateRule.name == rule_id),
-        )
-    )
-    if rule is None:
-        raise NotFoundError(f"no duplicate rule {rule_id!r} on entity {entity!r}")
-    return rule
+    """By id or by name."""
+    return _rule(session, DuplicateRule, "duplicate rule", workspace_id, entity, rule_id)
 
 
 def _action(value: Any, what: str) -> str:
@@ -683,9 +677,7 @@ def create_duplicate_rule(
     *, session: Session, workspace_id: str, entity: str, body: Mapping[str, Any]
 ) -> DuplicateRule:
     target = _entity(session, workspace_id, entity)
-    unknown = sorted(set(body) - _DUPLICATE_KEYS)
-    if unknown:
-        raise ValidationError(f"unknown key {unknown[0]!r}", details={"field": unknown[0]})
+    _known(body, _DUPLICATE_KEYS)
     name = _text(body.get("name"), "name", limit=200, required=True)
     rule = DuplicateRule(
         workspace_id=workspace_id,
@@ -718,9 +710,7 @@ def update_duplicate_rule(
     )
     target = session.get(Entity, rule.entity_id)
     assert target is not None
-    unknown = sorted(set(body) - _DUPLICATE_KEYS)
-    if unknown:
-        raise ValidationError(f"unknown key {unknown[0]!r}", details={"field": unknown[0]})
+    _known(body, _DUPLICATE_KEYS)
     if "name" in body:
         name = _text(body["name"], "name", limit=200, required=True)
         if name != rule.name:
