@@ -20,7 +20,7 @@ method             similarity                                    block value
 ``domain``         1 if the e-mail domain / web host agrees;     the domain
                    free-mail domains count as blank
 ``phone``          1 if E.164 agrees, 0.9 if the last 7 digits   the number
-``fuzzy_text``     token-sort ratio (street abbreviations        first word
+``fuzzy_text``     token-sort ratio (street abbreviations        first two words
                    folded)
 =================  ============================================  ==========================
 
@@ -243,7 +243,10 @@ def _block_phone(v: Any, t: FieldType, region: str) -> str | None:
 
 
 def _block_text(v: Any, t: FieldType, region: str) -> str | None:
-    return _first_word(_plain(v))
+    """The first two words: a street's number and name ("12 main"); one word alone (a house
+    number) would put most of a town in one block."""
+    text = _plain(v)
+    return " ".join(text.split(" ")[:2]) if text else None
 
 
 Similarity = Callable[[Any, Any, FieldType, str], float | None]

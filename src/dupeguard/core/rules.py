@@ -289,8 +289,13 @@ def _blank(value: Any, c: Condition, types: Mapping[str, FieldType], region: str
     return value is None or (isinstance(value, str) and not value.strip())
 
 
+#: bump when a method's block value changes: stored keys get new names and are rebuilt
+#: (``services.setup.prepare`` re-syncs every entity whose keys differ)
+BLOCK_VERSION = 2
+
+
 def _block_name(parts: Sequence[Condition]) -> str:
-    spec = "+".join(f"{c.field}/{c.method}/{c.blank}" for c in parts)
+    spec = f"v{BLOCK_VERSION}:" + "+".join(f"{c.field}/{c.method}/{c.blank}" for c in parts)
     return "~" + hashlib.blake2b(spec.encode(), digest_size=8).hexdigest()
 
 

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..core.cluster import components, primary_flags
@@ -643,13 +643,14 @@ def _save(
                 {"id": new_id(), "workspace_id": workspace_id, "set_id": set_id, **p}
                 for p in found.pairs
             )
-        for table, rows in (
+        batches: list[tuple[Any, list[dict[str, Any]]]] = [
             (DuplicateRecordSet, set_rows),
             (DuplicateSetMember, member_rows),
             (DuplicatePair, pair_rows),
-        ):
-            for start in range(0, len(rows), 5000):
-                session.execute(insert(table), rows[start : start + 5000])
+        ]
+        for table, rows in batches:
+            for start in range(0, len(rows), 5000):  # Core: no ORM bookkeeping per row
+                session.execute(table.__table__.insert(), rows[start : start + 5000])
         job.status, job.stage, job.progress = "completed", "done", 1.0
         job.records_scanned = records
         job.pairs_found = len(pair_rows)

@@ -59,6 +59,7 @@ __all__ = [
     "list_matching_rules",
     "load_for_entity",
     "rule_stats",
+    "sync_all_blocks",
     "sync_blocks",
     "update_duplicate_rule",
     "update_matching_rule",
@@ -229,11 +230,20 @@ def load_for_entity(
 # --- blocking keys -------------------------------------------------------------------------
 
 
-def sync_blocks(session: Session, entity: Entity, *, region: str = "US") -> None:
-    """Make ``record_keys`` hold exactly the blocking keys of the active matching rules that
-    search ``entity``: drop keys no rule uses, backfill new ones for every stored record
-    (deleted ones too: a rule may count them)."""
-    fields, encrypted = field_types(session, entity.id)
+def sync_all_blocks(session: Session, *, region: str = "US") -> int:
+    """:func:`sync_blocks` for every entity whose stored blocking keys are not the ones its
+    active rules want (after an upgrade that changed a block value); returns how many."""
+    done = 0
+    for entity in session.scalars(select(Entity)).all():
+        if _wanted(session, entity) != set(entity.block_keys or []):
+            sync_blocks(session, entity, region=region)
+            done += 1
+    return done
+
+
+def _searching(session: Session, entity: Entity) -> list[CompiledRule]:
+    """The compiled active matching rules whose target is ``entity``."""
+    fields, _ = field_types(session, entity.id)
     rules = session.scalars(
         select(MatchingRule).where(
             MatchingRule.workspace_id == entity.workspace_id,
@@ -244,7 +254,19 @@ def sync_blocks(session: Session, entity: Entity, *, region: str = "US") -> None
             ),
         )
     ).all()
-    compiled = [c for r in rules if (c := _compile(r, fields)) is not None]
+    return [c for r in rules if (c := _compile(r, fields)) is not None]
+
+
+def _wanted(session: Session, entity: Entity) -> set[str]:
+    return {b.name for c in _searching(session, entity) for b in c.blocks}
+
+
+def sync_blocks(session: Session, entity: Entity, *, region: str = "US") -> None:
+    """Make ``record_keys`` hold exactly the blocking keys of the active matching rules that
+    search ``entity``: drop keys no rule uses, backfill new ones for every stored record
+    (deleted ones too: a rule may count them)."""
+    _, encrypted = field_types(session, entity.id)
+    compiled = _searching(session, entity)
     wanted = {b.name for c in compiled for b in c.blocks}
     have = set(entity.block_keys or [])
     gone = sorted(have - wanted)

@@ -7,6 +7,8 @@ carries ``workspace_id`` so that every query can (and must) be scoped to one ten
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -70,7 +72,14 @@ NAMING = {
 
 
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """A UUID version 7 (RFC 9562): 48 bits of Unix milliseconds, then 74 random bits. Ids made
+    later sort later, so the rows of a big write land at the end of their indexes instead of
+    at random pages (a million-row import or job writes several times faster on SQLite)."""
+    stamp = time.time_ns() // 1_000_000
+    bits = (stamp & 0xFFFF_FFFF_FFFF) << 80 | int.from_bytes(os.urandom(10), "big")
+    bits = (bits & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    bits = (bits & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    return str(uuid.UUID(int=bits))
 
 
 def utcnow() -> datetime:
@@ -280,7 +289,10 @@ class RecordKey(Base):
     """
 
     __tablename__ = "record_keys"
-    __table_args__ = (Index("ix_record_keys_lookup", "workspace_id", "entity_id", "key", "value"),)
+    __table_args__ = (
+        # record_id included: lookups and blocking scans read the index alone (covering)
+        Index("ix_record_keys_lookup", "workspace_id", "entity_id", "key", "value", "record_id"),
+    )
 
     record_id: Mapped[str] = mapped_column(
         String(36), ForeignKey("records.id", ondelete="CASCADE"), primary_key=True
