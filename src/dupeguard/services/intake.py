@@ -54,7 +54,7 @@ from ..store.tables import (
 )
 from . import crypto, webhooks
 from .records import _clean_tags, entity_named
-from .values import FieldDef, clean_for_fields
+from .values import FieldDef, clean_for_fields, clean_rows
 
 __all__ = [
     "DECISIONS",
@@ -292,10 +292,13 @@ def _validate(
     results: list[Outcome | RowError | None] = [None] * len(rows)
     known_lists: set[str] | None = None
     valid: list[_Valid] = []
-    for offset, row in enumerate(rows):
+    # field values are checked column by column: the same values and errors as row by row
+    cleaned = clean_rows([row.data for row in rows], schema.fields, entity=schema.entity)
+    for offset, (row, data) in enumerate(zip(rows, cleaned, strict=True)):
         index = first + offset
         try:
-            data = clean_for_fields(row.data, schema.fields, entity=schema.entity)
+            if isinstance(data, DupeguardError):
+                raise data
             tags = _clean_tags(row.tags)
             list_ids = list(dict.fromkeys(row.list_ids))
             if list_ids:
