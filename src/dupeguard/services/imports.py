@@ -80,7 +80,11 @@ __all__ = [
 
 logger = logging.getLogger("dupeguard.imports")
 
-CHUNK_ROWS = 1000
+CHUNK_ROWS = intake.MAX_BULK
+"""Rows per chunk (one transaction): as many as one bulk intake call, so a chunk holds the
+write lock no longer than such a call may; bigger chunks share the per-transaction costs
+(commit, lookups, the normalisers' set-up) over more rows (measured with 200,000 stored
+records on SQLite: a 100,000-row import took 34 s in 1,000-row chunks, 25 s in 10,000)."""
 STALE_AFTER = timedelta(seconds=60)
 MAX_PAGE = 1000
 DECISIONS = (*intake.DECISIONS, "error")
@@ -585,7 +589,9 @@ def _apply_chunk(
         if item is None or item.status != "running" or item.processed_rows != done:
             return False
         results = _decide(session, job, chunk, dry_run=False)
-        session.execute(insert(ImportRow), [r.stored(import_id) for r in results])
+        # on the connection, a Core executemany: the session's ORM bulk insert costs more
+        # per row than these plain rows need
+        session.connection().execute(insert(ImportRow), [r.stored(import_id) for r in results])
         item.processed_rows = done + len(chunk)
         item.counts = _count(results, item.counts)
         item.heartbeat_at = utcnow()
