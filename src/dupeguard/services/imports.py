@@ -32,9 +32,11 @@ first: give them a session that has not executed anything yet.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
@@ -390,6 +392,33 @@ def _count(results: Sequence[RowResult], into: Mapping[str, int] | None = None) 
     return counts
 
 
+_gc_lock = threading.Lock()
+_gc_pausers = 0
+_gc_was_enabled = False
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused while a batch is decided: the batch's objects are
+    freed by reference counting as before, but the collector's full passes over a heap
+    holding 100,000 rows' objects cost seconds (measured 2.3-3.6 s per 100,000-row preview)
+    and find little to free. Nested and concurrent pauses count; the last one out restores
+    the collector as the first one in found it, and it catches up on any cycles then."""
+    global _gc_pausers, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pausers == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pausers += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0 and _gc_was_enabled:
+                gc.enable()
+
+
 @dataclass
 class Preview:
     counts: dict[str, int]
@@ -441,7 +470,8 @@ def preview(
             )
         job = _job(session, item, region, None)
         content = _content(session, item.id)
-        results = _decide(session, job, list(iter_rows(content)), dry_run=True)
+        with _gc_paused():
+            results = _decide(session, job, list(iter_rows(content)), dry_run=True)
         session.rollback()
     planned = {r.record_id: r.row_number for r in results if r.decision == "created"}
     for result in results:
@@ -588,7 +618,8 @@ def _apply_chunk(
         item = session.scalar(select(Import).where(Import.id == import_id).with_for_update())
         if item is None or item.status != "running" or item.processed_rows != done:
             return False
-        results = _decide(session, job, chunk, dry_run=False)
+        with _gc_paused():
+            results = _decide(session, job, chunk, dry_run=False)
         # on the connection, a Core executemany: the session's ORM bulk insert costs more
         # per row than these plain rows need
         session.connection().execute(insert(ImportRow), [r.stored(import_id) for r in results])
