@@ -134,7 +134,7 @@ def _records(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
 
 
 def _blank(row: Sequence[str]) -> bool:
-    return not any(cell.strip() for cell in row)
+    return not "".join(row).strip()  # = every cell blank, in one C call
 
 
 def _header(rows: Iterator[tuple[int, list[str]]]) -> list[str]:
