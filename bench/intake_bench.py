@@ -233,7 +233,8 @@ def load_direct(
     db: Database, workspace_id: str, stored: int, rows: Iterator[dict[str, str]]
 ) -> dict:
     """The store :func:`load` builds, written with Core inserts (no intake): a row is kept
-    when none of its key values is stored yet; records, key rows and activities."""
+    when none of its key values is stored yet; records, key rows (match keys and the duplicate
+    rules' blocking keys) and activities."""
     with session_scope(db.sessions) as session:
         schema = intake.load_schema(session=session, workspace_id=workspace_id, entity=ENTITY)
     seen: set[tuple[str, str]] = set()
@@ -246,7 +247,11 @@ def load_direct(
         keys: list[dict[str, Any]] = []
         activities: list[dict[str, Any]] = []
         now = utcnow()
-        for data, found in zip(batch, schema.key_values_many(batch), strict=True):
+        # match-key values decide what is kept; the index rows also hold the blocking-key
+        # values of the duplicate rules (the standard contact rule is active), as intake writes
+        for data, found, indexed in zip(
+            batch, schema.key_values_many(batch), schema.index_values_many(batch), strict=True
+        ):
             if created + len(records) >= stored or seen.intersection(found.items()):
                 continue
             seen.update(found.items())
@@ -270,7 +275,7 @@ def load_direct(
                     "entity_id": schema.entity_id,
                     "value": value,
                 }
-                for key, value in found.items()
+                for key, value in indexed.items()
             )
             activities.append(
                 {

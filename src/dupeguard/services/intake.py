@@ -245,6 +245,12 @@ class _Valid:
     list_ids: list[str]
     keys: dict[str, str]
 
+    @cached_property
+    def sent(self) -> dict[str, Any]:
+        """The values sent (what a create saves); one object, so the duplicate rules' batch
+        pre-check and the row's own check meet on it."""
+        return {k: v for k, v in self.data.items() if v is not None}
+
 
 @dataclass
 class _Current:
@@ -322,6 +328,9 @@ def submit_many(
     checker = Checker(session, workspace_id, schema.rules, region, allow_save=allow_save)
     if checker.active:
         checker.prefetch(_proposals(valid, index, current, schema))
+        # rows no match key matches would be created: check them against the stored
+        # candidates in one vectorised pass
+        checker.precompute([row.sent for row in valid if _unmatched_row(row, index, mode)])
     decided = _decide(schema, valid, index, current, mode, checker)
     outcomes = [d for d in decided if isinstance(d, Outcome)]
     if not dry_run:
@@ -350,6 +359,10 @@ def submit_many(
     return [r for r in results if r is not None]
 
 
+def _unmatched_row(row: _Valid, index: _Index, mode: str) -> bool:
+    return mode == "off" or not any(index.get(item) for item in row.keys.items())
+
+
 def _proposals(
     valid: Sequence[_Valid], index: _Index, current: Mapping[str, _Current], schema: Schema
 ) -> list[dict[str, Any]]:
@@ -357,7 +370,7 @@ def _proposals(
     its values applied, so the duplicate rules' candidates are fetched for the whole batch."""
     out: list[dict[str, Any]] = []
     for row in valid:
-        sent = {k: v for k, v in row.data.items() if v is not None}
+        sent = row.sent
         out.append(sent)
         for key in schema.keys:
             value = row.keys.get(key.name)
@@ -535,7 +548,7 @@ def _decide(
                     blocked = _update(outcome, row, current[ids[0]], index, schema, types, checker)
             break
         if outcome.decision == "created":
-            data = {k: v for k, v in row.data.items() if v is not None}
+            data = row.sent
             verdict = checker.check(data, when="create") if checker.active else None
             if verdict is not None and verdict.blocked:
                 blocked = verdict
@@ -544,7 +557,7 @@ def _decide(
                     verdict if verdict and (verdict.fired or verdict.deleted) else None
                 )
                 outcome.record_id = new_id()
-                current[outcome.record_id] = _Current(data, 1, new=True)
+                current[outcome.record_id] = _Current(dict(data), 1, new=True)
                 for key_name, value in row.keys.items():
                     index[(key_name, value)].append(outcome.record_id)
                 checker.saved(outcome.record_id, schema.entity_id, data)

@@ -15,10 +15,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select, union_all
 from sqlalchemy.orm import Session
 
 from ..core.errors import DuplicatesDetected
+from ..core.rule_vectors import evaluate_pairs, field_values, normal_columns
 from ..core.rules import MatchingRule as CompiledRule
 from ..core.rules import RuleMatch
 from ..store.tables import Record, RecordKey
@@ -31,6 +33,7 @@ MAX_BLOCK = 500
 MAX_MATCHES = 50
 _CHUNK = 500
 _UNION = 8  # lookups per statement
+_VECTOR_AT = 64  # rows from which a batch is pre-checked in one vectorised pass
 
 
 def _chunks(values: list[str], size: int) -> Iterable[list[str]]:
@@ -107,6 +110,10 @@ class Checker:
         # (target entity id, key, value) -> record ids holding it (stored, then batch-made)
         self._holders: dict[tuple[str, str, str], list[str]] = {}
         self._records: dict[str, _Stored] = {}
+        # (id of a row's data, matching rule id) -> stored record id -> (hit, fields, similarity)
+        self._pre: dict[tuple[int, str], dict[str, tuple[bool, tuple[str, ...], float]]] = {}
+        self._keep: list[Mapping[str, Any]] = []  # the pre-checked rows (their ids stay theirs)
+        self._changed: set[str] = set()  # records saved in this batch: pre-checks are stale
 
     @property
     def active(self) -> bool:
@@ -168,6 +175,56 @@ class Checker:
                 found.update(kept)
         self._load({i for i in found if i not in self._records})
 
+    def precompute(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Decide every (row, stored candidate) pair of a big batch at once with the
+        vectorised rule evaluation (:mod:`dupeguard.core.rule_vectors`, equal to the scalar
+        one); :meth:`check` then reads the answers. Call after :meth:`prefetch` with the same
+        row objects ``check`` will get."""
+        if not self.active or len(rows) < _VECTOR_AT:
+            return
+        self._keep.extend(rows)
+        done: set[str] = set()
+        for rule in self.rules.duplicate_rules:
+            for matching, target in rule.matching:
+                if matching.id in done:
+                    continue
+                done.add(matching.id)
+                left: list[int] = []
+                right: list[int] = []
+                position: dict[str, int] = {}
+                others: list[Mapping[str, Any]] = []
+                for i, data in enumerate(rows):
+                    ids: set[str] = set()
+                    for key, value in matching.block_values(data, self.region).items():
+                        ids.update(self._holders.get((target.entity_id, key, value), ()))
+                    for record_id in ids:
+                        stored = self._records.get(record_id)
+                        if stored is None:
+                            continue
+                        if record_id not in position:
+                            position[record_id] = len(others)
+                            others.append(stored.data)
+                        left.append(i)
+                        right.append(len(rows) + position[record_id])
+                if not left:
+                    continue
+                everyone = [*rows, *others]
+                columns, blank = normal_columns(
+                    matching, field_values(matching, everyone), self.region
+                )
+                lo, hi = np.array(left), np.array(right)
+                hit, fields, mean = evaluate_pairs(matching, columns, blank, lo, hi)
+                names = list(position)
+                found = iter(zip(fields, mean, strict=True))
+                for i, j, matched in zip(lo, hi, hit, strict=True):
+                    answers = self._pre.setdefault((id(rows[i]), matching.id), {})
+                    record_id = names[j - len(rows)]
+                    if matched:
+                        agreed, similarity = next(found)
+                        answers[record_id] = (True, agreed, float(similarity))
+                    else:
+                        answers[record_id] = (False, (), 0.0)
+
     def _load(self, ids: set[str]) -> None:
         encrypted = {
             t.entity_id: t.encrypted for r in self.rules.duplicate_rules for _, t in r.matching
@@ -219,7 +276,13 @@ class Checker:
                         stored = self._records.get(record_id)
                         if stored is None:
                             continue
-                        hit, fields, similarity = matching.evaluate(data, stored.data, self.region)
+                        pre = self._pre.get((id(data), matching.id))
+                        if pre is not None and record_id in pre and record_id not in self._changed:
+                            hit, fields, similarity = pre[record_id]
+                        else:
+                            hit, fields, similarity = matching.evaluate(
+                                data, stored.data, self.region
+                            )
                         if not hit:
                             continue
                         match = RuleMatch(
@@ -255,6 +318,7 @@ class Checker:
         blocks = self._blocks(data)
         self._fetch(blocks)  # stored holders of its keys first, then this record
         self._records[record_id] = _Stored(dict(data), False)
+        self._changed.add(record_id)
         for _, _, target, values in blocks:
             if target.entity_id != entity_id:
                 continue

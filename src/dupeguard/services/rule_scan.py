@@ -31,6 +31,13 @@ Progress = Callable[[str, int, int], None]
 _PAIRS_CHUNK = 500_000
 
 
+def _fetch(session: Session, query: Any) -> list[tuple[Any, ...]]:
+    """All rows of ``query`` as the DB-API gives them: for millions of plain text columns,
+    SQLAlchemy's row objects would cost more than the database."""
+    result = session.connection().execute(query)
+    return list(result.cursor.fetchall()) if result.cursor is not None else []
+
+
 def _candidates(
     session: Session, workspace_id: str, entity_id: str, rule: CompiledRule, progress: Progress
 ) -> pl.DataFrame:
@@ -43,16 +50,20 @@ def _candidates(
     for done, key in enumerate(rule.blocks):
         progress("block", done, len(rule.blocks))
         # no join on records (a lookup per key row): the few deleted ids are dropped below
-        rows = session.execute(
+        rows = _fetch(
+            session,
             select(RecordKey.value, RecordKey.record_id).where(
                 RecordKey.workspace_id == workspace_id,
                 RecordKey.entity_id == entity_id,
                 RecordKey.key == key.name,
-            )
-        ).all()
+            ),
+        )
         if not rows:
             continue
-        held = pl.DataFrame(rows, schema={"value": pl.String, "id": pl.String}, orient="row")
+        values, ids = zip(*rows, strict=True)
+        held = pl.DataFrame(
+            {"value": list(values), "id": list(ids)}, schema={"value": pl.String, "id": pl.String}
+        )
         if deleted:
             held = held.filter(~pl.col("id").is_in(deleted))
         sizes = held.group_by("value").len()
@@ -79,12 +90,12 @@ def _records(
     encrypted fields (refused when the rule is saved)."""
     # creation times as text (all UTC, so they sort as the times do): no per-row datetime;
     # the DB-API rows as they come (no SQLAlchemy row objects for a million records)
-    result = session.connection().execute(
+    rows = _fetch(
+        session,
         select(Record.id, cast(Record.data, Text), cast(Record.created_at, Text)).where(
             Record.entity_id == entity_id, Record.deleted_at.is_(None)
-        )
+        ),
     )
-    rows = result.cursor.fetchall() if result.cursor is not None else []
     ids, data, created = zip(*rows, strict=True) if rows else ((), (), ())
     fields = sorted({c.field for c in rule.conditions} - set(encrypted))
     frame = pl.DataFrame(
@@ -115,6 +126,9 @@ def rule_pairs(
     candidates = _candidates(session, workspace_id, entity_id, rule, progress)
     progress("loading", 0, 1)
     records = _records(session, entity_id, rule, encrypted)
+    # only the records some candidate pair holds are normalised
+    held = pl.concat([candidates["a"], candidates["b"]]).unique()
+    records = records.filter(pl.col("id").is_in(held))
     ids: list[str] = records["id"].to_list()
     created = dict(zip(ids, records["created_at"].to_list(), strict=True))
     progress("normalise", 0, 1)
