@@ -327,10 +327,11 @@ def submit_many(
     current = _currents(session, index, valid, schema) if mode == "update" else {}
     checker = Checker(session, workspace_id, schema.rules, region, allow_save=allow_save)
     if checker.active:
-        checker.prefetch(_proposals(valid, index, current, schema))
-        # rows no match key matches would be created: check them against the stored
-        # candidates in one vectorised pass
-        checker.precompute([row.sent for row in valid if _unmatched_row(row, index, mode)])
+        # what the rows would save, checked against their stored candidates in one
+        # vectorised pass (the row-by-row checks then read the answers)
+        proposals = _proposals(valid, index, current, schema, mode)
+        checker.prefetch(proposals)
+        checker.precompute(proposals)
     decided = _decide(schema, valid, index, current, mode, checker)
     outcomes = [d for d in decided if isinstance(d, Outcome)]
     if not dry_run:
@@ -359,25 +360,32 @@ def submit_many(
     return [r for r in results if r is not None]
 
 
-def _unmatched_row(row: _Valid, index: _Index, mode: str) -> bool:
-    return mode == "off" or not any(index.get(item) for item in row.keys.items())
-
-
 def _proposals(
-    valid: Sequence[_Valid], index: _Index, current: Mapping[str, _Current], schema: Schema
+    valid: Sequence[_Valid],
+    index: _Index,
+    current: Mapping[str, _Current],
+    schema: Schema,
+    mode: str,
 ) -> list[dict[str, Any]]:
-    """What each row could save: its own values, and (mode update) the matched record with
-    its values applied, so the duplicate rules' candidates are fetched for the whole batch."""
+    """What each row would save, as the rules will be asked about it: the values sent (a row
+    no match key matches is created), or the matched record with the row's changes (mode
+    update), built as :func:`_update` builds it, so the batch pre-check answers its check."""
     out: list[dict[str, Any]] = []
     for row in valid:
-        sent = row.sent
-        out.append(sent)
-        for key in schema.keys:
+        matched = None
+        for key in schema.keys if mode != "off" else ():
             value = row.keys.get(key.name)
             ids = index.get((key.name, value), []) if value is not None else []
-            if len(ids) == 1 and ids[0] in current:
-                out.append({**current[ids[0]].data, **sent})
+            if ids:
+                matched = ids
                 break
+        if matched is None:
+            out.append(row.sent)
+        elif len(matched) == 1 and mode == "update" and matched[0] in current:
+            stored = current[matched[0]].data
+            changes = _changes(row, stored, schema)
+            if changes:
+                out.append({**stored, **{name: c["new"] for name, c in changes.items()}})
     return out
 
 
@@ -567,6 +575,17 @@ def _decide(
     return decided
 
 
+def _changes(row: _Valid, stored: Mapping[str, Any], schema: Schema) -> dict[str, dict[str, Any]]:
+    """What the row would change on the stored values (mode update)."""
+    return {
+        name: {"old": stored.get(name), "new": value}
+        for name, value in row.data.items()
+        if value is not None
+        and name not in PROTECTED_ON_UPDATE
+        and not _same(schema.fields[name].type, stored.get(name), value, schema.region)
+    }
+
+
 def _update(
     outcome: Outcome,
     row: _Valid,
@@ -578,14 +597,8 @@ def _update(
 ) -> Verdict | None:
     """Apply the row's changes to the matched record (in memory) unless a duplicate rule
     blocks the edit; returns the blocking verdict, if any."""
-    fields, region = schema.fields, schema.region
-    changes = {
-        name: {"old": record.data.get(name), "new": value}
-        for name, value in row.data.items()
-        if value is not None
-        and name not in PROTECTED_ON_UPDATE
-        and not _same(fields[name].type, record.data.get(name), value, region)
-    }
+    region = schema.region
+    changes = _changes(row, record.data, schema)
     if not changes:
         return None
     assert outcome.record_id is not None

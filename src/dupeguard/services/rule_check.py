@@ -11,6 +11,7 @@ huge list) and is skipped; the rule's other keys still find candidates.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,6 +84,11 @@ class Verdict:
         )
 
 
+def _fingerprint(data: Mapping[str, Any]) -> str:
+    """The values of a row, as a key (equal values, equal key)."""
+    return json.dumps(data, sort_keys=True, default=str)
+
+
 _Blocks = tuple[ActiveRule, CompiledRule, Target, dict[str, str]]
 
 
@@ -110,9 +116,8 @@ class Checker:
         # (target entity id, key, value) -> record ids holding it (stored, then batch-made)
         self._holders: dict[tuple[str, str, str], list[str]] = {}
         self._records: dict[str, _Stored] = {}
-        # (id of a row's data, matching rule id) -> stored record id -> (hit, fields, similarity)
-        self._pre: dict[tuple[int, str], dict[str, tuple[bool, tuple[str, ...], float]]] = {}
-        self._keep: list[Mapping[str, Any]] = []  # the pre-checked rows (their ids stay theirs)
+        # (a row's values, matching rule id) -> stored record id -> (hit, fields, similarity)
+        self._pre: dict[tuple[str, str], dict[str, tuple[bool, tuple[str, ...], float]]] = {}
         self._changed: set[str] = set()  # records saved in this batch: pre-checks are stale
 
     @property
@@ -178,11 +183,11 @@ class Checker:
     def precompute(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Decide every (row, stored candidate) pair of a big batch at once with the
         vectorised rule evaluation (:mod:`dupeguard.core.rule_vectors`, equal to the scalar
-        one); :meth:`check` then reads the answers. Call after :meth:`prefetch` with the same
-        row objects ``check`` will get."""
+        one); :meth:`check` then reads the answers for the same values. Call after
+        :meth:`prefetch`."""
         if not self.active or len(rows) < _VECTOR_AT:
             return
-        self._keep.extend(rows)
+        prints = [_fingerprint(data) for data in rows]
         done: set[str] = set()
         for rule in self.rules.duplicate_rules:
             for matching, target in rule.matching:
@@ -217,7 +222,7 @@ class Checker:
                 names = list(position)
                 found = iter(zip(fields, mean, strict=True))
                 for i, j, matched in zip(lo, hi, hit, strict=True):
-                    answers = self._pre.setdefault((id(rows[i]), matching.id), {})
+                    answers = self._pre.setdefault((prints[i], matching.id), {})
                     record_id = names[j - len(rows)]
                     if matched:
                         agreed, similarity = next(found)
@@ -260,6 +265,7 @@ class Checker:
             return verdict
         blocks = self._blocks(data)
         self._fetch(blocks)  # nothing to fetch for rows prefetched with the batch
+        fingerprint = _fingerprint(data) if self._pre else ""
         deleted: dict[str, RuleMatch] = {}
         by_rule: dict[str, list[_Blocks]] = {}
         for item in blocks:
@@ -276,7 +282,7 @@ class Checker:
                         stored = self._records.get(record_id)
                         if stored is None:
                             continue
-                        pre = self._pre.get((id(data), matching.id))
+                        pre = self._pre.get((fingerprint, matching.id)) if self._pre else None
                         if pre is not None and record_id in pre and record_id not in self._changed:
                             hit, fields, similarity = pre[record_id]
                         else:
