@@ -65,6 +65,12 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument(
+        "--fresh-seed",
+        type=int,
+        default=99,
+        help="seed of the new contacts saved (change it with --reuse: earlier runs saved them)",
+    )
+    parser.add_argument(
         "--reuse", metavar="DIR", help="skip the load: the bench.db an earlier run left in DIR"
     )
     args = parser.parse_args()
@@ -109,7 +115,7 @@ def main() -> None:
         _log(f"loaded in {load_s:.1f} s")
 
     rng = random.Random(11)
-    fresh, _ = generate_contacts(args.calls + 200, seed=99)
+    fresh, _ = generate_contacts(args.calls + 200, seed=args.fresh_seed)
     new_rows = _rows(fresh)
 
     def typo(row: dict) -> dict:
@@ -200,12 +206,13 @@ def main() -> None:
     outcomes = ", ".join(f"{k} {v:,}" for k, v in sorted(results.items()))
     job = f"{job_s:.1f} s ({job_pairs:,} pairs, {job_sets:,} sets, {scanned:,} records)"
     scan = f"{scan_s:.1f} s ({scan_pairs:,} pairs)"
+    reuse = f" --reuse … --fresh-seed {args.fresh_seed}" if args.reuse else ""
     section = f"""
 ### Duplicate rules at {args.stored:,} stored contacts ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)
 
 - machine: {platform.platform()}, {os.cpu_count()} logical CPUs; shared with other jobs, noisy
 - dupeguard at {commit}; SQLite file in /tmp
-- command: `bench/rules_bench.py --stored {args.stored} --calls {args.calls}`
+- command: `bench/rules_bench.py --stored {args.stored} --calls {args.calls}{reuse}`
 - standard contact matching rule (e-mail, or first name + last name + phone / company / street),
   its duplicate rule set to block on create; stored contacts loaded through intake with
   `allow_save`; saves: half new contacts, half stored ones with a first-name typo
