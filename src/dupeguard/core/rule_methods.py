@@ -51,7 +51,7 @@ from .names import (
 )
 from .normalize import email_domain, normalize_domain, normalize_email, normalize_street
 
-__all__ = ["METHODS", "Method", "method_named"]
+__all__ = ["METHODS", "Method"]
 
 _TEXTUAL = frozenset({FieldType.TEXT, FieldType.LONG_TEXT, FieldType.SINGLE_SELECT})
 
@@ -317,7 +317,3 @@ METHODS: dict[str, Method] = {
         Method("fuzzy_text", _fuzzy_text, _block_text, _TEXTUAL, 0.85, "similar text"),
     )
 }
-
-
-def method_named(name: str) -> Method | None:
-    return METHODS.get(name)

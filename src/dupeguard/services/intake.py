@@ -39,7 +39,7 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import String, any_, bindparam, delete, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -288,10 +288,15 @@ def submit(
         allow_save=allow_save,
     )
     if isinstance(result, RowError):
-        if result.verdict is not None:
-            session.commit()  # the audit entry of the blocked save stays
-        raise result.error
+        _refuse(session, result)
     return result
+
+
+def _refuse(session: Session, result: RowError) -> NoReturn:
+    """Raise a row's error; a duplicate rule's block first commits its audit entry."""
+    if result.verdict is not None:
+        session.commit()  # the audit entry of the blocked save stays
+    raise result.error
 
 
 def submit_many(
@@ -372,13 +377,8 @@ def _proposals(
     update), built as :func:`_update` builds it, so the batch pre-check answers its check."""
     out: list[dict[str, Any]] = []
     for row in valid:
-        matched = None
-        for key in schema.keys if mode != "off" else ():
-            value = row.keys.get(key.name)
-            ids = index.get((key.name, value), []) if value is not None else []
-            if ids:
-                matched = ids
-                break
+        found = _first_match(row, index, schema, mode)
+        matched = found[1] if found else None
         if matched is None:
             out.append(row.sent)
         elif len(matched) == 1 and mode == "update" and matched[0] in current:
@@ -525,6 +525,20 @@ def _currents(
     return current
 
 
+def _first_match(
+    row: _Valid, index: _Index, schema: Schema, mode: str
+) -> tuple[str, list[str]] | None:
+    """The first key, in priority order, whose inbound value matches records, and those
+    records (seed 001: an empty value or no match passes to the next key; mode ``off`` never
+    matches)."""
+    for key in schema.keys if mode != "off" else ():
+        value = row.keys.get(key.name)
+        ids = index.get((key.name, value)) if value is not None else None
+        if ids:
+            return key.name, ids
+    return None
+
+
 def _decide(
     schema: Schema,
     valid: Sequence[_Valid],
@@ -538,14 +552,9 @@ def _decide(
     for row in valid:
         outcome = Outcome(row.index, "created")
         blocked: Verdict | None = None
-        for key in schema.keys if mode != "off" else ():
-            value = row.keys.get(key.name)
-            if value is None:
-                continue
-            ids = index[(key.name, value)]
-            if not ids:
-                continue
-            outcome.matched_by = key.name
+        found = _first_match(row, index, schema, mode)
+        if found is not None:
+            outcome.matched_by, ids = found
             outcome.matches = ids[:MAX_REPORTED_MATCHES]
             if len(ids) > 1:
                 outcome.decision = "conflict"
@@ -554,7 +563,6 @@ def _decide(
                 outcome.decision = "skipped"
                 if mode == "update":
                     blocked = _update(outcome, row, current[ids[0]], index, schema, types, checker)
-            break
         if outcome.decision == "created":
             data = row.sent
             verdict = checker.check(data, when="create") if checker.active else None
@@ -1022,9 +1030,7 @@ def upsert(
             allow_save=allow_save,
         )
         if isinstance(result, RowError):
-            if result.verdict is not None:
-                session.commit()  # the audit entry of the blocked save stays
-            raise result.error
+            _refuse(session, result)
         result.matched_by = field
         return result
     _, changes, verdict = _edit(
