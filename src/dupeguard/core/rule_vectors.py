@@ -32,7 +32,14 @@ from .normalize import street_expr
 from .rule_methods import _text, free_mail_domains
 from .rules import MatchingRule, Node
 
-__all__ = ["Column", "Columns", "evaluate_pairs", "field_values", "normal_columns"]
+__all__ = [
+    "Column",
+    "Columns",
+    "evaluate_pair_evidence",
+    "evaluate_pairs",
+    "field_values",
+    "normal_columns",
+]
 
 
 @dataclass(frozen=True)
@@ -277,6 +284,21 @@ def evaluate_pairs(
 ) -> tuple[np.ndarray, list[tuple[str, ...]], np.ndarray]:
     """For record-index pairs ``left``/``right``: which the rule matches, the fields that
     agreed for each match, and the mean similarity of the agreeing conditions."""
+    hit, held, mean = evaluate_pair_evidence(rule, columns, blank, left, right)
+    names = [c.field for c in rule.conditions]
+    fields = [tuple(dict.fromkeys(names[i] for i in np.flatnonzero(column))) for column in held.T]
+    return hit, fields, mean
+
+
+def evaluate_pair_evidence(
+    rule: MatchingRule,
+    columns: Columns,
+    blank: Mapping[str, np.ndarray],
+    left: np.ndarray,
+    right: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`evaluate_pairs` with the evidence as arrays: ``hit`` (per pair), ``held``
+    (conditions × matches: which condition held for each match) and ``mean``."""
     hit = _decide(rule.tree, rule, columns, blank, left, right)
     # every condition on the matches alone, for their evidence
     pairs = [
@@ -287,6 +309,4 @@ def evaluate_pairs(
     values = np.nan_to_num(np.vstack([v for _, v in pairs]), nan=0.0)
     counts = held.sum(axis=0)
     mean = np.where(counts > 0, (values * held).sum(axis=0) / np.maximum(counts, 1), 0.0)
-    names = [c.field for c in rule.conditions]
-    fields = [tuple(dict.fromkeys(names[i] for i in np.flatnonzero(column))) for column in held.T]
-    return hit, fields, mean
+    return hit, held, mean

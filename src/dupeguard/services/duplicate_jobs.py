@@ -34,7 +34,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import numpy as np
 import polars as pl
@@ -50,17 +49,14 @@ from ..engine.scan import ScanResult, primary_ranks, scan
 from ..store.session import begin_write, session_scope
 from ..store.tables import (
     DuplicateJob,
-    DuplicatePair,
     DuplicateRecordSet,
-    DuplicateSetMember,
     Entity,
     MatchingRule,
     NotDuplicate,
     Record,
-    new_id,
     utcnow,
 )
-from . import audit, rule_scan, rules
+from . import audit, job_sets, rule_scan, rules
 from .detect import load_frame
 from .records import RecordFilter, entity_named
 
@@ -463,7 +459,7 @@ def _by_rule(
     entity_id: str,
     rule_id: str | None,
     reporter: _Reporter,
-) -> tuple[list[_Set], int]:
+) -> tuple[job_sets.Found, int]:
     with session_scope(sessions) as session:
         row = session.get(MatchingRule, rule_id) if rule_id else None
         if row is None or row.workspace_id != workspace_id:
@@ -495,15 +491,8 @@ def _by_rule(
             progress=reporter,
         )
     reporter("cluster", 0, 1)
-    found = [_Set(best, members, p) for best, members, p in rule_scan.sets_of(pairs, created)]
-    return found, reporter.records
-
-
-@dataclass
-class _Set:
-    max_similarity: float
-    members: list[tuple[str, float, bool]]  # record_id, score, is_primary
-    pairs: list[dict[str, Any]]
+    clusters = job_sets.clusters_by_age(pairs, created)
+    return job_sets.sets_from(pairs, clusters), reporter.records
 
 
 def _find_sets(
@@ -513,10 +502,13 @@ def _find_sets(
     threshold: float,
     refused: set[tuple[str, str]],
     progress: _Reporter,
-) -> list[_Set]:
+) -> job_sets.Found:
     """The duplicate record sets of the scan, without the pairs marked not-a-duplicate."""
     if frame.height < 2 or not any(s.comparable for s in specs):
-        return []
+        return job_sets.sets_from(
+            pl.DataFrame(schema=job_sets.PAIRS_SCHEMA),
+            pl.DataFrame(schema=job_sets.CLUSTERS_SCHEMA),
+        )
     result = scan(frame, specs, entity=entity, threshold=threshold, progress=progress)
     pairs, clusters = result.pairs, result.clusters
     if refused and pairs.height:
@@ -528,7 +520,7 @@ def _find_sets(
         if kept.height < pairs.height:
             pairs = kept
             clusters = _recluster(frame, specs, entity, result, pairs)
-    return _sets_of(pairs, clusters)
+    return job_sets.sets_from(pairs, clusters)
 
 
 def _recluster(
@@ -555,35 +547,6 @@ def _recluster(
     )
 
 
-def _sets_of(pairs: pl.DataFrame, clusters: pl.DataFrame) -> list[_Set]:
-    cluster_of = dict(zip(clusters["record_id"], clusters["cluster_id"], strict=True))
-    best: dict[str, float] = {}
-    by_cluster: dict[int, list[dict[str, Any]]] = {}
-    for row in pairs.iter_rows(named=True):
-        similarity = round(float(row["similarity"]), 6)
-        for record_id in (row["primary_id"], row["duplicate_id"]):
-            best[record_id] = max(best.get(record_id, 0.0), similarity)
-        by_cluster.setdefault(cluster_of[row["primary_id"]], []).append(
-            {
-                "primary_id": row["primary_id"],
-                "duplicate_id": row["duplicate_id"],
-                "similarity": similarity,
-                "matched_fields": list(row["matched_fields"] or []),
-                "reason": (row["reason"] or "")[:500],
-            }
-        )
-    members: dict[int, list[tuple[str, float, bool]]] = {}
-    for row in clusters.iter_rows(named=True):
-        members.setdefault(row["cluster_id"], []).append(
-            (row["record_id"], best.get(row["record_id"], 0.0), bool(row["is_primary"]))
-        )
-    return [
-        _Set(max(p["similarity"] for p in by_cluster[c]), members[c], by_cluster[c])
-        for c in members
-        if by_cluster.get(c)
-    ]
-
-
 def _save(
     sessions: sessionmaker[Session],
     job_id: str,
@@ -591,7 +554,7 @@ def _save(
     entity: str,
     threshold: float | None,
     records: int,
-    sets: list[_Set],
+    found: job_sets.Found,
 ) -> str:
     """One transaction: the job's sets, the earlier open sets superseded, the job completed
     and audited — or, if a cancel came in meanwhile, nothing but ``cancelled``."""
@@ -617,44 +580,18 @@ def _save(
             )
             .values(status="superseded", resolved_at=now)
         )
-        set_rows: list[dict[str, Any]] = []
-        member_rows: list[dict[str, Any]] = []
-        pair_rows: list[dict[str, Any]] = []
-        for found in sets:
-            set_id = new_id()
-            set_rows.append(
-                {
-                    "id": set_id,
-                    "workspace_id": workspace_id,
-                    "entity_id": job.entity_id,
-                    "job_id": job_id,
-                    "source": "job",
-                    "status": "open",
-                    "size": len(found.members),
-                    "max_similarity": found.max_similarity,
-                    "created_at": now,
-                }
-            )
-            member_rows.extend(
-                {"set_id": set_id, "record_id": r, "score": score, "is_primary": primary}
-                for r, score, primary in found.members
-            )
-            pair_rows.extend(
-                {"id": new_id(), "workspace_id": workspace_id, "set_id": set_id, **p}
-                for p in found.pairs
-            )
-        batches: list[tuple[Any, list[dict[str, Any]]]] = [
-            (DuplicateRecordSet, set_rows),
-            (DuplicateSetMember, member_rows),
-            (DuplicatePair, pair_rows),
-        ]
-        for table, rows in batches:
-            for start in range(0, len(rows), 5000):  # Core: no ORM bookkeeping per row
-                session.execute(table.__table__.insert(), rows[start : start + 5000])
+        n_sets, n_pairs = job_sets.write(
+            session,
+            found,
+            workspace_id=workspace_id,
+            entity_id=job.entity_id,
+            job_id=job_id,
+            now=now,
+        )
         job.status, job.stage, job.progress = "completed", "done", 1.0
         job.records_scanned = records
-        job.pairs_found = len(pair_rows)
-        job.sets_found = len(set_rows)
+        job.pairs_found = n_pairs
+        job.sets_found = n_sets
         job.finished_at = job.heartbeat_at = now
         audit.record(
             session=session,
@@ -664,8 +601,8 @@ def _save(
             actor=job.actor,
             details={
                 "job_id": job_id,
-                "sets": len(set_rows),
-                "pairs": len(pair_rows),
+                "sets": n_sets,
+                "pairs": n_pairs,
                 "threshold": threshold,
             },
         )

@@ -5,8 +5,8 @@ kept by :func:`dupeguard.services.rules.sync_blocks`); values held by more than
 :data:`~dupeguard.services.rule_check.MAX_BLOCK` records are too coarse and skipped, as at save
 time. Pairs are de-duplicated across keys with polars, then the rule decides each pair exactly
 as it decides a save (vectorised: :mod:`dupeguard.core.rule_vectors`, property-tested equal
-to the scalar path), so a job and the save-time check agree. Matched pairs are clustered
-(connected components); a set's primary is its oldest record.
+to the scalar path), so a job and the save-time check agree. The matched pairs are clustered
+by :func:`dupeguard.services.job_sets.clusters_by_age` (a set's primary is its oldest record).
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ import polars as pl
 from sqlalchemy import Text, cast, select
 from sqlalchemy.orm import Session
 
-from ..core.cluster import components, primary_flags
-from ..core.rule_vectors import evaluate_pairs, normal_columns
+from ..core.rule_vectors import evaluate_pair_evidence, normal_columns
 from ..core.rules import MatchingRule as CompiledRule
 from ..store.tables import Record, RecordKey
+from .job_sets import PAIRS_SCHEMA
 from .rule_check import MAX_BLOCK
 
-__all__ = ["rule_pairs", "sets_of"]
+__all__ = ["rule_pairs"]
 
 Progress = Callable[[str, int, int], None]
 _PAIRS_CHUNK = 500_000
@@ -119,23 +119,25 @@ def rule_pairs(
     region: str,
     refused: set[tuple[str, str]],
     progress: Progress,
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The pairs the rule matches (``primary_id`` the older record, ``duplicate_id``,
-    ``similarity``, ``matched_fields``, ``reason``) and the creation time of each record in
-    them."""
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The pairs the rule matches (:data:`~dupeguard.services.job_sets.PAIRS_SCHEMA`:
+    ``primary_id`` the older record, ``duplicate_id``, ``similarity``, ``matched_fields``,
+    ``reason``) and the creation time of each record in them (``id``, ``created_at``)."""
     candidates = _candidates(session, workspace_id, entity_id, rule, progress)
     progress("loading", 0, 1)
     records = _records(session, entity_id, rule, encrypted)
     # only the records some candidate pair holds are normalised
     held = pl.concat([candidates["a"], candidates["b"]]).unique()
     records = records.filter(pl.col("id").is_in(held))
-    ids: list[str] = records["id"].to_list()
-    created = dict(zip(ids, records["created_at"].to_list(), strict=True))
+    ids = records["id"].to_numpy().astype(object)
+    created = records.select("id", "created_at")
     progress("normalise", 0, 1)
     values = {c.field: records[c.field].to_list() for c in rule.conditions}
     columns, blank = normal_columns(rule, values, region)
     del records, values
-    numbers = pl.DataFrame({"id": ids, "n": np.arange(len(ids))})
+    numbers = pl.DataFrame(
+        {"id": ids, "n": np.arange(len(ids))}, schema={"id": pl.String, "n": pl.Int64}
+    )
     indexed = candidates.join(numbers.rename({"id": "a", "n": "left"}), on="a").join(
         numbers.rename({"id": "b", "n": "right"}), on="b"
     )
@@ -146,53 +148,62 @@ def rule_pairs(
         indexed = indexed.join(marked, on=["a", "b"], how="anti")
     left = indexed["left"].to_numpy()
     right = indexed["right"].to_numpy()
-    pairs: list[dict[str, Any]] = []
+    del indexed
+    found: list[pl.DataFrame] = []
     total = len(left)
+    weights = 1 << np.arange(len(rule.conditions), dtype=np.int64)
     for start in range(0, total, _PAIRS_CHUNK):
         progress("compare", start, total)
         lo, hi = left[start : start + _PAIRS_CHUNK], right[start : start + _PAIRS_CHUNK]
-        hit, fields, mean = evaluate_pairs(rule, columns, blank, lo, hi)
-        for i, j, agreed, similarity in zip(lo[hit], hi[hit], fields, mean, strict=True):
-            a, b = ids[i], ids[j]
-            older, newer = sorted((a, b), key=lambda r: (created[r], r))
-            pairs.append(
+        hit, agreed, mean = evaluate_pair_evidence(rule, columns, blank, lo, hi)
+        found.append(
+            pl.DataFrame(
                 {
-                    "primary_id": older,
-                    "duplicate_id": newer,
-                    "similarity": round(float(similarity), 6),
-                    "matched_fields": list(agreed),
-                    "reason": f"matching rule {rule.name}: {', '.join(agreed)}"[:500],
-                }
+                    "a": ids[lo[hit]],
+                    "b": ids[hi[hit]],
+                    "similarity": mean,
+                    "pattern": weights @ agreed.astype(np.int64),
+                },
+                schema={
+                    "a": pl.String,
+                    "b": pl.String,
+                    "similarity": pl.Float64,
+                    "pattern": pl.Int64,
+                },
             )
+        )
     progress("compare", total, total)
+    if not found:
+        return pl.DataFrame(schema=PAIRS_SCHEMA), created.clear()
+    matched = pl.concat(found)
+    evidence = _evidence(rule, matched["pattern"].unique().to_list())
+    ages = created.rename({"id": "a", "created_at": "ca"})
+    matched = matched.join(ages, on="a").join(ages.rename({"a": "b", "ca": "cb"}), on="b")
+    older = (pl.col("ca") < pl.col("cb")) | (
+        (pl.col("ca") == pl.col("cb")) & (pl.col("a") < pl.col("b"))
+    )
+    pairs = matched.join(evidence, on="pattern", how="left").select(
+        pl.when(older).then("a").otherwise("b").alias("primary_id"),
+        pl.when(older).then("b").otherwise("a").alias("duplicate_id"),
+        pl.col("similarity").round(6),
+        "matched_fields",
+        "reason",
+    )
     return pairs, created
 
 
-def sets_of(
-    pairs: list[dict[str, Any]], created: dict[str, Any]
-) -> list[tuple[float, list[tuple[str, float, bool]], list[dict[str, Any]]]]:
-    """Clusters of matched pairs: (max similarity, members (id, score, is_primary), pairs)."""
-    if not pairs:
-        return []
-    ids = sorted({p["primary_id"] for p in pairs} | {p["duplicate_id"] for p in pairs})
-    index = {r: i for i, r in enumerate(ids)}
-    left = np.array([index[p["primary_id"]] for p in pairs], dtype=np.int64)
-    right = np.array([index[p["duplicate_id"]] for p in pairs], dtype=np.int64)
-    labels = components(left, right, len(ids))
-    order = sorted(range(len(ids)), key=lambda i: (created[ids[i]], ids[i]))
-    rank = np.empty(len(ids), dtype=np.int64)
-    rank[order] = np.arange(len(ids))
-    flags = primary_flags(labels, rank)
-    best: dict[str, float] = {}
-    by_label: dict[int, list[dict[str, Any]]] = {}
-    for p, label in zip(pairs, labels[left], strict=True):
-        by_label.setdefault(int(label), []).append(p)
-        for r in (p["primary_id"], p["duplicate_id"]):
-            best[r] = max(best.get(r, 0.0), p["similarity"])
-    members: dict[int, list[tuple[str, float, bool]]] = {}
-    for i, r in enumerate(ids):
-        members.setdefault(int(labels[i]), []).append((r, best[r], bool(flags[i])))
-    return [
-        (max(p["similarity"] for p in by_label[label]), members[label], by_label[label])
-        for label in sorted(by_label)
+def _evidence(rule: CompiledRule, patterns: list[int]) -> pl.DataFrame:
+    """For each bit pattern of held conditions: the fields that agreed and the reason."""
+    names = [c.field for c in rule.conditions]
+    fields = [
+        list(dict.fromkeys(n for i, n in enumerate(names) if pattern >> i & 1))
+        for pattern in patterns
     ]
+    return pl.DataFrame(
+        {
+            "pattern": patterns,
+            "matched_fields": fields,
+            "reason": [f"matching rule {rule.name}: {', '.join(f)}"[:500] for f in fields],
+        },
+        schema={"pattern": pl.Int64, "matched_fields": pl.List(pl.String), "reason": pl.String},
+    )
