@@ -79,3 +79,12 @@ def test_vectorised_evaluation_equals_the_scalar_one(batch) -> None:
         assert list(hit) == [e[0] for e in expected]
         assert fields == [e[1] for e in expected if e[0]]
         assert np.allclose(mean, [e[2] for e in expected if e[0]], atol=1e-9)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(records, min_size=1, max_size=300))
+def test_block_values_of_a_batch_equal_each_records(batch) -> None:
+    """A batch's block values (phones through the vectorised key normalisers) are each
+    record's own: stored keys and batch lookups must agree."""
+    for rule in (RULE, NUMBERS):
+        assert rule.block_values_many(batch, "US") == [rule.block_values(r, "US") for r in batch]

@@ -402,6 +402,46 @@ def test_import_rows_go_through_the_rules(sessions, ws) -> None:
     assert len(preview.rows[0].matches) == 1
 
 
+def test_a_preview_checks_only_the_rules_that_block(sessions, ws, monkeypatch) -> None:
+    """Alerts are not part of a preview: with only alerting rules (the standard ones) it does
+    no rule work; a blocking rule is checked and can turn a row into ``blocked``."""
+    from dupeguard.services import rule_check
+
+    submit(sessions, ws, JANE)
+    content = b"email,first_name\njane@acme.com,Jane\n"
+    with session_scope(sessions) as s:
+        import_id = imports.upload(
+            session=s, workspace_id=ws, entity="contact", filename="c.csv", content=content
+        ).id
+    with session_scope(sessions) as s:
+        imports.set_mapping(
+            session=s,
+            workspace_id=ws,
+            import_id=import_id,
+            mapping={"email": "email", "first_name": "first_name"},
+            dedup_mode="off",
+        )
+    checked = []
+    check = rule_check.Checker.check
+    monkeypatch.setattr(
+        rule_check.Checker, "check", lambda self, *a, **k: checked.append(1) or check(self, *a, **k)
+    )
+    preview = imports.preview(sessions=sessions, workspace_id=ws, import_id=import_id)
+    assert [r.decision for r in preview.rows] == ["created"] and checked == []
+    block_on_email(sessions, ws)
+    preview = imports.preview(sessions=sessions, workspace_id=ws, import_id=import_id)
+    assert [r.decision for r in preview.rows] == ["blocked"] and checked
+    with pytest.raises(ValueError, match="for dry runs"), session_scope(sessions) as s:
+        intake.submit_many(
+            session=s,
+            workspace_id=ws,
+            entity="contact",
+            rows=[Inbound(JANE)],
+            source="import",
+            decisions_only=True,
+        )
+
+
 # --- deleted records -----------------------------------------------------------------------
 
 
@@ -595,7 +635,20 @@ def test_big_batches_are_pre_checked_with_the_same_answers(sessions, ws, monkeyp
             for decision, found in results
         ]
 
+    from dupeguard.core.rules import MatchingRule as CompiledRule
+
+    scalar = CompiledRule.evaluate
+    calls = []
+
+    def counted(self, a, b, region):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return scalar(self, a, b, region)
+
+    monkeypatch.setattr(CompiledRule, "evaluate", counted)
     vectorised = batch()
+    # every pair was answered by the pass: stored candidates and earlier rows of the batch
+    assert calls == []
     monkeypatch.setattr(rule_check, "_VECTOR_AT", 10**9)
     assert shape(batch()) == shape(vectorised)
+    assert calls  # the row-by-row check did evaluate pairs
     assert sum(bool(d) for _, d in vectorised) >= 20  # the rule did find duplicates

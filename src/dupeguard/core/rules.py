@@ -24,6 +24,7 @@ from typing import Any
 
 from .errors import ValidationError
 from .fields import FieldType
+from .keys import key_values
 from .rule_methods import METHODS
 
 __all__ = [
@@ -251,22 +252,52 @@ class MatchingRule:
 
     def block_values(self, data: Mapping[str, Any], region: str) -> dict[str, str]:
         """The record's value of each blocking key (a key with a blank part is left out)."""
-        out: dict[str, str] = {}
-        for key in self.blocks:
-            parts: list[str] = []
-            for c in key.parts:
-                value = _block_value(c.method, self.types[c.field], region, data.get(c.field))
-                if value is None:
-                    if c.blank != "match" or not _blank(data.get(c.field), c, self.types, region):
-                        break
-                    value = _BLANK_PART
-                parts.append(value)
-            else:
-                joined = "|".join(parts)
-                if len(joined) > _MAX_VALUE:
-                    joined = "sha256:" + hashlib.sha256(joined.encode()).hexdigest()
-                out[key.name] = joined
+        return self.block_values_many([data], region)[0]
+
+    def block_values_many(
+        self, rows: Sequence[Mapping[str, Any]], region: str
+    ) -> list[dict[str, str]]:
+        """:meth:`block_values` of many records: each (field, method) column is computed at
+        once (phones and other key-normalised values through the vectorised normalisers of
+        :func:`~dupeguard.core.keys.key_values`, which give the same values)."""
+        parts = {(c.field, c.method) for key in self.blocks for c in key.parts}
+        columns = {
+            (name, method): _block_column(
+                method, self.types[name], region, [row.get(name) for row in rows]
+            )
+            for name, method in parts
+        }
+        out: list[dict[str, str]] = []
+        for i, row in enumerate(rows):
+            found: dict[str, str] = {}
+            for key in self.blocks:
+                values: list[str] = []
+                for c in key.parts:
+                    value = columns[(c.field, c.method)][i]
+                    if value is None:
+                        if c.blank != "match" or not _blank(
+                            row.get(c.field), c, self.types, region
+                        ):
+                            break
+                        value = _BLANK_PART
+                    values.append(value)
+                else:
+                    joined = "|".join(values)
+                    if len(joined) > _MAX_VALUE:
+                        joined = "sha256:" + hashlib.sha256(joined.encode()).hexdigest()
+                    found[key.name] = joined
+            out.append(found)
         return out
+
+
+def _block_column(
+    method: str, field_type: FieldType, region: str, values: Sequence[Any]
+) -> list[str | None]:
+    if len(values) > 1 and method in ("phone", "exact"):
+        return key_values(
+            FieldType.PHONE if method == "phone" else field_type, values, region=region
+        )
+    return [_block_value(method, field_type, region, v) for v in values]
 
 
 def _block_value(method: str, field_type: FieldType, region: str, value: Any) -> str | None:

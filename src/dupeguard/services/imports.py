@@ -369,6 +369,7 @@ def _decide(
             region=job.region,
             actor=job.actor,
             dry_run=dry_run,
+            decisions_only=dry_run,  # a preview shows decisions; alerts are the run's to record
         )
         for number, outcome in zip(numbers, decided, strict=True):
             if isinstance(outcome, intake.RowError) and outcome.verdict is not None:

@@ -145,8 +145,9 @@ class Schema:
         values of the matching rules that search this entity."""
         out = self.key_values_many(rows)
         if self.rules.blockers:
-            for found, row in zip(out, rows, strict=True):
-                found.update(self.rules.block_values(row, self.region))
+            blocks = self.rules.block_values_many(rows, self.region)
+            for found, values in zip(out, blocks, strict=True):
+                found.update(values)
         return out
 
     def key_values(self, data: Mapping[str, Any]) -> dict[str, str]:
@@ -312,14 +313,20 @@ def submit_many(
     dry_run: bool = False,
     first_index: int = 0,
     allow_save: bool = False,
+    decisions_only: bool = False,
 ) -> list[Outcome | RowError]:
     """Decide ``rows`` in order and (unless ``dry_run``) apply them; one result per row.
 
     A row with a bad value becomes a :class:`RowError` and aborts nothing. With ``dry_run``
     nothing is written and no lock is taken: the decisions are what applying would do now.
+    ``decisions_only`` (a dry run whose caller shows decisions, not alerts: the import
+    preview) checks only the duplicate rules that block; those that only alert cannot
+    change a decision, so the outcomes carry no alerts from them.
     """
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}")
+    if decisions_only and not dry_run:
+        raise ValueError("decisions_only is for dry runs: a save records its alerts")
     mode = parse_mode(mode)
     if not dry_run:
         begin_write(session)
@@ -330,13 +337,14 @@ def submit_many(
         _lock(session, schema, valid)
     index = _lookup(session, schema, valid) if matching else _unmatched(valid)
     current = _currents(session, index, valid, schema) if mode == "update" else {}
-    checker = Checker(session, workspace_id, schema.rules, region, allow_save=allow_save)
+    ruleset = schema.rules.blocking() if decisions_only else schema.rules
+    checker = Checker(session, workspace_id, ruleset, region, allow_save=allow_save)
     if checker.active:
         # what the rows would save, checked against their stored candidates in one
         # vectorised pass (the row-by-row checks then read the answers)
         proposals = _proposals(valid, index, current, schema, mode)
         checker.prefetch(proposals)
-        checker.precompute(proposals)
+        checker.precompute(proposals, schema.entity_id)
     decided = _decide(schema, valid, index, current, mode, checker)
     outcomes = [d for d in decided if isinstance(d, Outcome)]
     if not dry_run:

@@ -12,18 +12,19 @@ huge list) and is skipped; the rule's other keys still find candidates.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select, union_all
+from sqlalchemy import Text, cast, select, union_all
 from sqlalchemy.orm import Session
 
 from ..core.errors import DuplicatesDetected
 from ..core.rule_vectors import evaluate_pairs, field_values, normal_columns
 from ..core.rules import MatchingRule as CompiledRule
 from ..core.rules import RuleMatch
+from ..store.bulk import raw_rows
 from ..store.tables import Record, RecordKey
 from . import crypto
 from .rules import ActiveRule, RuleSet, Target
@@ -84,12 +85,19 @@ class Verdict:
         )
 
 
-def _fingerprint(data: Mapping[str, Any]) -> str:
+def _fingerprint(data: Mapping[str, Any]) -> Hashable:
     """The values of a row, as a key (equal values, equal key)."""
-    return json.dumps(data, sort_keys=True, default=str)
+    key = tuple(sorted(data.items()))
+    try:
+        hash(key)
+    except TypeError:  # a list or dict value
+        return json.dumps(data, sort_keys=True, default=str)
+    return key
 
 
 _Blocks = tuple[ActiveRule, CompiledRule, Target, dict[str, str]]
+_Slot = tuple[str, str, str]  # target entity id, blocking key, value
+_Answer = tuple[bool, tuple[str, ...], float]  # hit, fields that agreed, similarity
 
 
 @dataclass
@@ -113,12 +121,18 @@ class Checker:
         self.rules = rules
         self.region = region
         self.allow_save = allow_save
-        # (target entity id, key, value) -> record ids holding it (stored, then batch-made)
-        self._holders: dict[tuple[str, str, str], list[str]] = {}
+        # slot -> record ids holding it (stored, then batch-made); a slot held by more than
+        # MAX_BLOCK records is coarse and searched no more
+        self._holders: dict[_Slot, list[str]] = {}
+        self._coarse: set[_Slot] = set()
         self._records: dict[str, _Stored] = {}
-        # (a row's values, matching rule id) -> stored record id -> (hit, fields, similarity)
-        self._pre: dict[tuple[str, str], dict[str, tuple[bool, tuple[str, ...], float]]] = {}
-        self._changed: set[str] = set()  # records saved in this batch: pre-checks are stale
+        self._blocks_of: dict[Hashable, list[_Blocks]] = {}  # a row's print -> its block values
+        self._last: tuple[dict[str, Any], Hashable] | None = None  # the last row printed
+        # answers of the batch pre-check, by (a row's print, matching rule id): per stored
+        # record id, and per print of another row of the batch (the data it would save)
+        self._pre: dict[tuple[Hashable, str], dict[str, _Answer]] = {}
+        self._pre_rows: dict[tuple[Hashable, str], dict[Hashable, _Answer]] = {}
+        self._changed: dict[str, Hashable] = {}  # record saved in this batch -> print of its data
 
     @property
     def active(self) -> bool:
@@ -126,18 +140,44 @@ class Checker:
 
     # -- candidates -----------------------------------------------------------------------
 
-    def _blocks(self, data: Mapping[str, Any]) -> list[_Blocks]:
-        """The block values of ``data`` under each matching rule of each duplicate rule."""
-        return [
-            (rule, matching, target, matching.block_values(data, self.region))
-            for rule in self.rules.duplicate_rules
-            for matching, target in rule.matching
-        ]
+    def _print(self, data: Mapping[str, Any]) -> Hashable:
+        if self._last is not None and self._last[0] == data:
+            return self._last[1]
+        printed = _fingerprint(data)
+        self._last = (dict(data), printed)
+        return printed
 
-    def prefetch(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        """Look up the candidates of many rows at once."""
-        if self.active:
-            self._fetch([b for data in rows for b in self._blocks(data)])
+    def _blocks(self, data: Mapping[str, Any], printed: Hashable) -> list[_Blocks]:
+        """The block values of ``data`` under each matching rule of each duplicate rule
+        (computed once per distinct row)."""
+        found = self._blocks_of.get(printed)
+        if found is None:
+            found = [
+                (rule, matching, target, matching.block_values(data, self.region))
+                for rule in self.rules.duplicate_rules
+                for matching, target in rule.matching
+            ]
+            self._blocks_of[printed] = found
+        return found
+
+    def prefetch(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Look up the candidates of many rows at once (their block values computed at once)."""
+        if not self.active:
+            return
+        prints = [self._print(data) for data in rows]
+        new = list({p: i for i, p in enumerate(prints) if p not in self._blocks_of}.values())
+        if new:
+            subset = [rows[i] for i in new]
+            computed: dict[str, list[dict[str, str]]] = {}
+            columns = []
+            for rule in self.rules.duplicate_rules:
+                for matching, target in rule.matching:
+                    if matching.id not in computed:
+                        computed[matching.id] = matching.block_values_many(subset, self.region)
+                    columns.append((rule, matching, target, computed[matching.id]))
+            for k, i in enumerate(new):
+                self._blocks_of[prints[i]] = [(r, m, t, v[k]) for r, m, t, v in columns]
+        self._fetch([b for printed in prints for b in self._blocks_of[printed]])
 
     def _fetch(self, blocks: Iterable[_Blocks]) -> None:
         wanted: dict[tuple[str, str], set[str]] = {}
@@ -157,7 +197,7 @@ class Checker:
         found: set[str] = set()
         for start in range(0, len(parts), _UNION):
             group = parts[start : start + _UNION]
-            holders: dict[tuple[str, str, str], list[str]] = {
+            holders: dict[_Slot, list[str]] = {
                 (entity_id, key, value): [] for entity_id, key, chunk in group for value in chunk
             }
             selects = [
@@ -172,63 +212,94 @@ class Checker:
                 for entity_id, key, chunk in group
             ]
             query = selects[0] if len(selects) == 1 else union_all(*selects)
-            for entity_id, key, value, record_id in self.session.execute(query):
+            for entity_id, key, value, record_id in raw_rows(self.session, query):
                 holders[(entity_id, key, value)].append(record_id)
             for slot, ids in holders.items():
-                kept = ids if len(ids) <= MAX_BLOCK else []
-                self._holders[slot] = kept
-                found.update(kept)
+                if len(ids) > MAX_BLOCK:
+                    self._coarse.add(slot)
+                    ids = []
+                self._holders[slot] = ids
+                found.update(ids)
         self._load({i for i in found if i not in self._records})
 
-    def precompute(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Decide every (row, stored candidate) pair of a big batch at once with the
-        vectorised rule evaluation (:mod:`dupeguard.core.rule_vectors`, equal to the scalar
-        one); :meth:`check` then reads the answers for the same values. Call after
-        :meth:`prefetch`."""
+    def precompute(self, rows: Sequence[Mapping[str, Any]], entity_id: str) -> None:
+        """Decide at once, with the vectorised rule evaluation (:mod:`~dupeguard.core.
+        rule_vectors`, equal to the scalar one), every pair a big batch will ask about: each
+        row against its stored candidates, and against the earlier rows of the batch (of
+        ``entity_id``) that share a block value with it. :meth:`check` then reads the answers
+        for the same values. Call after :meth:`prefetch` with the same rows."""
         if not self.active or len(rows) < _VECTOR_AT:
             return
-        prints = [_fingerprint(data) for data in rows]
+        prints = [self._print(data) for data in rows]
+        blocks = [self._blocks(data, printed) for data, printed in zip(rows, prints, strict=True)]
         done: set[str] = set()
-        for rule in self.rules.duplicate_rules:
-            for matching, target in rule.matching:
-                if matching.id in done:
+        # each row's block values come in this order (see _blocks)
+        flat = [pair for rule in self.rules.duplicate_rules for pair in rule.matching]
+        for at, (matching, target) in enumerate(flat):
+            if matching.id in done:
+                continue
+            done.add(matching.id)
+            values = [b[at][3] for b in blocks]
+            self._pre_pairs(matching, target, rows, prints, values, target.entity_id == entity_id)
+
+    def _pre_pairs(
+        self,
+        matching: CompiledRule,
+        target: Target,
+        rows: Sequence[Mapping[str, Any]],
+        prints: Sequence[Hashable],
+        values: Sequence[Mapping[str, str]],
+        same_entity: bool,
+    ) -> None:
+        n = len(rows)
+        left: list[int] = []
+        right: list[int] = []
+        position: dict[str, int] = {}
+        others: list[Mapping[str, Any]] = []
+        earlier: dict[_Slot, list[int]] = {}  # slot -> rows of the batch holding it so far
+        for i, held in enumerate(values):
+            ids: set[str] = set()
+            rows_before: set[int] = set()
+            for key, value in held.items():
+                slot = (target.entity_id, key, value)
+                if slot in self._coarse:
                     continue
-                done.add(matching.id)
-                left: list[int] = []
-                right: list[int] = []
-                position: dict[str, int] = {}
-                others: list[Mapping[str, Any]] = []
-                for i, data in enumerate(rows):
-                    ids: set[str] = set()
-                    for key, value in matching.block_values(data, self.region).items():
-                        ids.update(self._holders.get((target.entity_id, key, value), ()))
-                    for record_id in ids:
-                        stored = self._records.get(record_id)
-                        if stored is None:
-                            continue
-                        if record_id not in position:
-                            position[record_id] = len(others)
-                            others.append(stored.data)
-                        left.append(i)
-                        right.append(len(rows) + position[record_id])
-                if not left:
+                ids.update(self._holders.get(slot, ()))
+                if same_entity:
+                    before = earlier.setdefault(slot, [])
+                    if len(before) <= MAX_BLOCK:
+                        rows_before.update(before)
+                        before.append(i)
+            for record_id in ids:
+                stored = self._records.get(record_id)
+                if stored is None:
                     continue
-                everyone = [*rows, *others]
-                columns, blank = normal_columns(
-                    matching, field_values(matching, everyone), self.region
-                )
-                lo, hi = np.array(left), np.array(right)
-                hit, fields, mean = evaluate_pairs(matching, columns, blank, lo, hi)
-                names = list(position)
-                found = iter(zip(fields, mean, strict=True))
-                for i, j, matched in zip(lo, hi, hit, strict=True):
-                    answers = self._pre.setdefault((prints[i], matching.id), {})
-                    record_id = names[j - len(rows)]
-                    if matched:
-                        agreed, similarity = next(found)
-                        answers[record_id] = (True, agreed, float(similarity))
-                    else:
-                        answers[record_id] = (False, (), 0.0)
+                if record_id not in position:
+                    position[record_id] = len(others)
+                    others.append(stored.data)
+                left.append(i)
+                right.append(n + position[record_id])
+            for j in rows_before:
+                if prints[j] != prints[i]:
+                    left.append(i)
+                    right.append(j)
+        if not left:
+            return
+        everyone = [*rows, *others]
+        columns, blank = normal_columns(matching, field_values(matching, everyone), self.region)
+        lo, hi = np.array(left), np.array(right)
+        hit, fields, mean = evaluate_pairs(matching, columns, blank, lo, hi)
+        names = list(position)
+        found = iter(zip(fields, mean, strict=True))
+        for i, j, matched in zip(lo.tolist(), hi.tolist(), hit.tolist(), strict=True):
+            answer: _Answer = (False, (), 0.0)
+            if matched:
+                agreed, similarity = next(found)
+                answer = (True, agreed, float(similarity))
+            if j >= n:
+                self._pre.setdefault((prints[i], matching.id), {})[names[j - n]] = answer
+            else:
+                self._pre_rows.setdefault((prints[i], matching.id), {})[prints[j]] = answer
 
     def _load(self, ids: set[str]) -> None:
         encrypted = {
@@ -237,16 +308,20 @@ class Checker:
         ordered = sorted(ids)
         for start in range(0, len(ordered), _CHUNK):
             chunk = ordered[start : start + _CHUNK]
-            for record_id, workspace_id, entity_id, data, deleted_at in self.session.execute(
-                select(
-                    Record.id, Record.workspace_id, Record.entity_id, Record.data, Record.deleted_at
-                ).where(Record.id.in_(chunk))
-            ):
+            query = select(
+                Record.id,
+                Record.workspace_id,
+                Record.entity_id,
+                cast(Record.data, Text),
+                Record.deleted_at.is_not(None),
+            ).where(Record.id.in_(chunk))
+            for record_id, workspace_id, entity_id, text, deleted in raw_rows(self.session, query):
                 if workspace_id != self.workspace_id:
                     continue
+                data = json.loads(text)
                 hidden = encrypted.get(entity_id, ())
                 plain = crypto.unseal(data, hidden) if hidden else data
-                self._records[record_id] = _Stored(dict(plain), deleted_at is not None)
+                self._records[record_id] = _Stored(dict(plain), bool(deleted))
 
     # -- the check ------------------------------------------------------------------------
 
@@ -263,9 +338,9 @@ class Checker:
         verdict = Verdict()
         if not self.active:
             return verdict
-        blocks = self._blocks(data)
+        printed = self._print(data)
+        blocks = self._blocks(data, printed)
         self._fetch(blocks)  # nothing to fetch for rows prefetched with the batch
-        fingerprint = _fingerprint(data) if self._pre else ""
         deleted: dict[str, RuleMatch] = {}
         by_rule: dict[str, list[_Blocks]] = {}
         for item in blocks:
@@ -274,21 +349,24 @@ class Checker:
             best: dict[str, RuleMatch] = {}
             for _, matching, target, values in by_rule.get(rule.id, []):
                 seen: set[str] = set()
+                pre = self._pre.get((printed, matching.id), {})
+                pre_rows = self._pre_rows.get((printed, matching.id), {})
                 for key, value in values.items():
-                    for record_id in self._holders.get((target.entity_id, key, value), ()):
+                    slot = (target.entity_id, key, value)
+                    if slot in self._coarse:
+                        continue
+                    for record_id in self._holders.get(slot, ()):
                         if record_id == exclude or record_id in seen or record_id in related:
                             continue
                         seen.add(record_id)
                         stored = self._records.get(record_id)
                         if stored is None:
                             continue
-                        pre = self._pre.get((fingerprint, matching.id)) if self._pre else None
-                        if pre is not None and record_id in pre and record_id not in self._changed:
-                            hit, fields, similarity = pre[record_id]
-                        else:
-                            hit, fields, similarity = matching.evaluate(
-                                data, stored.data, self.region
-                            )
+                        saved_as = self._changed.get(record_id)
+                        answer = pre.get(record_id) if saved_as is None else pre_rows.get(saved_as)
+                        if answer is None:
+                            answer = matching.evaluate(data, stored.data, self.region)
+                        hit, fields, similarity = answer
                         if not hit:
                             continue
                         match = RuleMatch(
@@ -321,14 +399,20 @@ class Checker:
         """A row of this batch was created or changed: later rows must find it."""
         if not self.active:
             return
-        blocks = self._blocks(data)
+        printed = self._print(data)
+        blocks = self._blocks(data, printed)
         self._fetch(blocks)  # stored holders of its keys first, then this record
         self._records[record_id] = _Stored(dict(data), False)
-        self._changed.add(record_id)
+        self._changed[record_id] = printed
         for _, _, target, values in blocks:
             if target.entity_id != entity_id:
                 continue
             for key, value in values.items():
-                holders = self._holders.setdefault((entity_id, key, value), [])
+                slot = (entity_id, key, value)
+                if slot in self._coarse:
+                    continue
+                holders = self._holders.setdefault(slot, [])
                 if record_id not in holders:
                     holders.append(record_id)
+                    if len(holders) > MAX_BLOCK:  # as coarse as a stored one would now be
+                        self._coarse.add(slot)

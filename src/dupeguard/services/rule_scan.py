@@ -12,7 +12,6 @@ by :func:`dupeguard.services.job_sets.clusters_by_age` (a set's primary is its o
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import polars as pl
@@ -21,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from ..core.rule_vectors import evaluate_pair_evidence, normal_columns
 from ..core.rules import MatchingRule as CompiledRule
+from ..store.bulk import raw_rows
 from ..store.tables import Record, RecordKey
 from .job_sets import PAIRS_SCHEMA
 from .rule_check import MAX_BLOCK
@@ -29,13 +29,6 @@ __all__ = ["rule_pairs"]
 
 Progress = Callable[[str, int, int], None]
 _PAIRS_CHUNK = 500_000
-
-
-def _fetch(session: Session, query: Any) -> list[tuple[Any, ...]]:
-    """All rows of ``query`` as the DB-API gives them: for millions of plain text columns,
-    SQLAlchemy's row objects would cost more than the database."""
-    result = session.connection().execute(query)
-    return list(result.cursor.fetchall()) if result.cursor is not None else []
 
 
 def _candidates(
@@ -50,7 +43,7 @@ def _candidates(
     for done, key in enumerate(rule.blocks):
         progress("block", done, len(rule.blocks))
         # no join on records (a lookup per key row): the few deleted ids are dropped below
-        rows = _fetch(
+        rows = raw_rows(
             session,
             select(RecordKey.value, RecordKey.record_id).where(
                 RecordKey.workspace_id == workspace_id,
@@ -90,7 +83,7 @@ def _records(
     encrypted fields (refused when the rule is saved)."""
     # creation times as text (all UTC, so they sort as the times do): no per-row datetime;
     # the DB-API rows as they come (no SQLAlchemy row objects for a million records)
-    rows = _fetch(
+    rows = raw_rows(
         session,
         select(Record.id, cast(Record.data, Text), cast(Record.created_at, Text)).where(
             Record.entity_id == entity_id, Record.deleted_at.is_(None)

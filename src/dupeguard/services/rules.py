@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, or_, select
@@ -135,9 +135,25 @@ class RuleSet:
     duplicate_rules: tuple[ActiveRule, ...] = ()
 
     def block_values(self, data: Mapping[str, Any], region: str) -> dict[str, str]:
-        out: dict[str, str] = {}
+        return self.block_values_many([data], region)[0]
+
+    def blocking(self) -> RuleSet:
+        """Only the duplicate rules that block a create or an edit (what can change a
+        decision; the others only alert)."""
+        return replace(
+            self,
+            duplicate_rules=tuple(
+                r for r in self.duplicate_rules if "block" in (r.action_on_create, r.action_on_edit)
+            ),
+        )
+
+    def block_values_many(
+        self, rows: Sequence[Mapping[str, Any]], region: str
+    ) -> list[dict[str, str]]:
+        out: list[dict[str, str]] = [{} for _ in rows]
         for rule in self.blockers:
-            out.update(rule.block_values(data, region))
+            for found, values in zip(out, rule.block_values_many(rows, region), strict=True):
+                found.update(values)
         return out
 
 

@@ -1,4 +1,5 @@
-"""Big inserts at the driver's own speed: PostgreSQL ``COPY``, SQLite ``executemany`` of tuples.
+"""Big reads and inserts at the driver's own speed: rows as the DB-API gives them; PostgreSQL
+``COPY`` and SQLite ``executemany`` of tuples.
 
 A duplicate job writes hundreds of thousands of sets, members and pairs in one transaction.
 Through SQLAlchemy's executemany each row is a dict whose every value goes through the column
@@ -20,9 +21,17 @@ import polars as pl
 from sqlalchemy import JSON, Table
 from sqlalchemy.orm import Session
 
-__all__ = ["insert_frame", "json_texts", "new_ids"]
+__all__ = ["insert_frame", "json_texts", "new_ids", "raw_rows"]
 
 _BATCH = 50_000
+
+
+def raw_rows(session: Session, query: Any) -> list[tuple[Any, ...]]:
+    """All rows of ``query`` as the DB-API gives them (no result processing: JSON columns
+    arrive as text on SQLite): for millions of rows, SQLAlchemy's row objects would cost more
+    than the database."""
+    result = session.connection().execute(query)
+    return list(result.cursor.fetchall()) if result.cursor is not None else []
 
 
 def new_ids(n: int) -> pl.Series:
