@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..core.cluster import components, primary_flags
@@ -333,16 +334,18 @@ def recover_interrupted(sessions: sessionmaker[Session], *, now: datetime | None
     beat = func.coalesce(
         DuplicateJob.heartbeat_at, DuplicateJob.started_at, DuplicateJob.created_at
     )
+    dead = or_(
+        and_(DuplicateJob.status == "running", beat < limit),
+        and_(DuplicateJob.status == "queued", DuplicateJob.created_at < limit),
+    )
+    with session_scope(sessions) as session:  # a read first: no write lock when all is well
+        if session.scalar(select(DuplicateJob.id).where(dead).limit(1)) is None:
+            return 0
     with session_scope(sessions) as session:
         begin_write(session)
         marked = session.execute(
             update(DuplicateJob)
-            .where(
-                or_(
-                    and_(DuplicateJob.status == "running", beat < limit),
-                    and_(DuplicateJob.status == "queued", DuplicateJob.created_at < limit),
-                )
-            )
+            .where(dead)
             .values(status="failed", stage="interrupted", error="interrupted", finished_at=now)
             .execution_options(synchronize_session=False)
         )
@@ -377,6 +380,8 @@ class JobSweeper:
         while True:
             try:
                 recover_interrupted(self.sessions)
+            except OperationalError as exc:  # database away, read-only, full: try again later
+                logger.warning("looking for interrupted duplicate jobs failed: %s", exc.orig)
             except Exception:
                 logger.warning("looking for interrupted duplicate jobs failed", exc_info=True)
             if self._stop.wait(self.every):
