@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, select, text
 
 from dupeguard.services import entities
 from dupeguard.services.credits import scan_cost
@@ -378,12 +378,10 @@ def verify(database_url: str, tenant: Tenant, tally: Tally) -> dict[str, Any]:
     engine = make_engine(database_url)
     with engine.connect() as conn:
         stored = Counter(
-            dict(
-                conn.execute(
-                    select(Record.data["email"].as_string(), func.count())
-                    .where(Record.workspace_id == tenant.workspace_id, Record.deleted_at.is_(None))
-                    .group_by(Record.data["email"].as_string())
-                ).all()
+            conn.scalars(
+                select(Record.data["email"].as_string()).where(
+                    Record.workspace_id == tenant.workspace_id, Record.deleted_at.is_(None)
+                )
             )
         )
         ledger = conn.execute(
@@ -585,6 +583,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="dg-load-") as tmp:
         for kind in args.databases:
             results.append(run_one(kind, args, Path(tmp), redis))
+            print(markdown(results[-1:], args), file=sys.stderr)  # kept if a later one fails
     header = (
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.node()}, "
         f"{os.cpu_count()} cores ({platform.processor() or platform.machine()})"
