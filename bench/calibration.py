@@ -60,10 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     print("| similarity bin | pairs | mean similarity | share true duplicates |")
     print("|---|---:|---:|---:|")
     for row in table.iter_rows(named=True):
-        print(
-            f"| {row['bin']} | {row['pairs']:,} | {row['mean_similarity']:.4f} | "
-            f"{row['share_duplicates']:.4f} |"
-        )
+        print(f"| {row['bin']} | {row['pairs']:,} | {row['mean_similarity']:.4f} | "
+              f"{row['share_duplicates']:.4f} |")
     return 0
 
 

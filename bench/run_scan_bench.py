@@ -90,39 +90,17 @@ class Dataset:
 
 def synthetic(kind: str, n: int, seed: int, data_dir: Path) -> Dataset:
     path = data_dir / f"{kind}_{n}_s{seed}.parquet"
-    gen = (
-        sys.executable,
-        str(BENCH_DIR / "generate.py"),
-        "--kind",
-        kind,
-        "--n",
-        str(n),
-        "--seed",
-        str(seed),
-        "--out",
-        str(path),
-    )
+    gen = (sys.executable, str(BENCH_DIR / "generate.py"), "--kind", kind, "--n", str(n),
+           "--seed", str(seed), "--out", str(path))
     entity = "contact" if kind == "contacts" else "company"
     return Dataset(path.stem, path, entity, kind, ("--entity", entity), gen)
 
 
 def febrl_dataset(name: str, data_dir: Path) -> Dataset:
-    gen = (
-        sys.executable,
-        str(BENCH_DIR / "febrl.py"),
-        "--dataset",
-        name,
-        "--out-dir",
-        str(data_dir),
-    )
-    return Dataset(
-        name,
-        data_dir / f"{name}.csv",
-        "contact",
-        None,
-        ("--entity", "contact", *febrl.SCAN_ARGS),
-        gen,
-    )
+    gen = (sys.executable, str(BENCH_DIR / "febrl.py"), "--dataset", name,
+           "--out-dir", str(data_dir))
+    return Dataset(name, data_dir / f"{name}.csv", "contact", None,
+                   ("--entity", "contact", *febrl.SCAN_ARGS), gen)
 
 
 def ensure(ds: Dataset) -> str | None:
@@ -154,9 +132,8 @@ def measure(cmd: Sequence[str], log_path: Path) -> Measured:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as sink:
         start = time.perf_counter()
-        proc = subprocess.Popen(
-            list(cmd), stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO_DIR
-        )
+        proc = subprocess.Popen(list(cmd), stdout=sink, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, cwd=REPO_DIR)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
     code = os.waitstatus_to_exitcode(status)
@@ -184,36 +161,15 @@ def _last_line(text: str) -> str:
 
 def dupeguard_cmd(ds: Dataset, threshold: float, pairs: Path, clusters: Path) -> list[str]:
     exe = Path(sys.executable).with_name("dupeguard")
-    return [
-        str(exe),
-        "scan",
-        str(ds.path),
-        *ds.scan_args,
-        "--threshold",
-        str(threshold),
-        "--out",
-        str(pairs),
-        "--clusters",
-        str(clusters),
-        "--quiet",
-    ]
+    return [str(exe), "scan", str(ds.path), *ds.scan_args, "--threshold", str(threshold),
+            "--out", str(pairs), "--clusters", str(clusters), "--quiet"]
 
 
 def splink_cmd(ds: Dataset, threshold: float, records: Path, pairs: Path) -> list[str]:
     assert ds.splink_kind is not None
-    return [
-        sys.executable,
-        str(BENCH_DIR / "splink_runner.py"),
-        str(records),
-        "--kind",
-        ds.splink_kind,
-        "--threshold",
-        str(threshold),
-        "--threads",
-        str(SPLINK_THREADS),
-        "--out",
-        str(pairs),
-    ]
+    return [sys.executable, str(BENCH_DIR / "splink_runner.py"), str(records),
+            "--kind", ds.splink_kind, "--threshold", str(threshold),
+            "--threads", str(SPLINK_THREADS), "--out", str(pairs)]
 
 
 def splink_input(ds: Dataset, out_dir: Path) -> Path:
@@ -244,32 +200,26 @@ def score_outputs(pairs: str | None, clusters: str | None, truth: str) -> dict[s
     if pairs is None:
         return {"records": truth_df.height}
     if pairs.endswith(".csv"):
-        pred = pl.scan_csv(pairs, infer_schema=False).select("primary_id", "duplicate_id").collect()
+        pred = (pl.scan_csv(pairs, infer_schema=False)
+                .select("primary_id", "duplicate_id").collect())
     else:
         pred = pl.read_parquet(pairs, columns=["id_l", "id_r"])
-    out: dict[str, Any] = {
-        "records": truth_df.height,
-        "pairs": pred.height,
-        "pairwise": metrics.pairwise_scores(pred, truth_df),
-    }
+    out: dict[str, Any] = {"records": truth_df.height, "pairs": pred.height,
+                           "pairwise": metrics.pairwise_scores(pred, truth_df)}
     del pred
     if clusters is not None:
-        members = (
-            pl.scan_csv(clusters, infer_schema=False).select("record_id", "cluster_id").collect()
-        )
+        members = (pl.scan_csv(clusters, infer_schema=False)
+                   .select("record_id", "cluster_id").collect())
         out["cluster"] = metrics.cluster_scores(members, truth_df)
     return out
 
 
-def score_in_subprocess(pairs: Path | None, clusters: Path | None, truth: Path) -> dict[str, Any]:
+def score_in_subprocess(pairs: Path | None, clusters: Path | None,
+                        truth: Path) -> dict[str, Any]:
     """``score_outputs`` in a fresh process, so this one's peak RSS stays small."""
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(
-            score_outputs,
-            str(pairs) if pairs else None,
-            str(clusters) if clusters else None,
-            str(truth),
-        ).result()
+        return pool.submit(score_outputs, str(pairs) if pairs else None,
+                           str(clusters) if clusters else None, str(truth)).result()
 
 
 # ------------------------------------------------------------------------------ results
@@ -319,13 +269,8 @@ def run_dataset(ds: Dataset, args: argparse.Namespace) -> list[ToolRun]:
         tag = f" (run {i + 1}/{args.repeat})" if args.repeat > 1 else ""
         if dg.error is None:
             log(f"{ds.name}: dupeguard scan{tag} ...")
-            _record(
-                dg,
-                measure(
-                    dupeguard_cmd(ds, args.threshold, dg_pairs, dg_clusters),
-                    out_dir / f"{ds.name}.dupeguard.log",
-                ),
-            )
+            _record(dg, measure(dupeguard_cmd(ds, args.threshold, dg_pairs, dg_clusters),
+                                out_dir / f"{ds.name}.dupeguard.log"))
         if sp is not None and sp.error is None:
             log(f"{ds.name}: splink{tag} ...")
             link = splink_input(ds, out_dir)
@@ -378,10 +323,8 @@ def _f(value: float | None, digits: int) -> str:
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str) -> str:
-    lines = [
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|",
-    ]
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"]
     lines += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
@@ -392,46 +335,20 @@ def results_table(runs: Sequence[ToolRun], records: dict[str, int | None]) -> st
         n = _f(records.get(r.dataset), 0) if records.get(r.dataset) else "—"
         if not r.ok:
             wall = _f(r.walls[-1], 1) if r.walls else "—"
-            rows.append(
-                [r.dataset, n, r.tool, wall, "—", "—", "—", "—", "—", "—", f"failed: {r.error}"]
-            )
+            rows.append([r.dataset, n, r.tool, wall, "—", "—", "—", "—", "—", "—",
+                         f"failed: {r.error}"])
             continue
         wall = _f(r.wall, 1)
         if len(r.walls) > 1:
             wall += f" ({min(r.walls):.1f}–{max(r.walls):.1f})"
         s = r.scores or {}
-        rows.append(
-            [
-                r.dataset,
-                n,
-                r.tool,
-                wall,
-                _f(r.peak_mb, 0),
-                _f(r.pairs, 0),
-                _f(s.get("precision"), 4),
-                _f(s.get("recall"), 4),
-                _f(s.get("f1"), 4),
-                _f(r.cluster["f1"], 4) if r.cluster else "—",
-                f"ok ({r.detail})" if r.detail else "ok",
-            ]
-        )
-    return _table(
-        [
-            "dataset",
-            "records",
-            "tool",
-            "wall s",
-            "peak RSS MiB",
-            "pairs",
-            "precision",
-            "recall",
-            "F1",
-            "cluster F1",
-            "status",
-        ],
-        rows,
-        "lrlrrrrrrrl",
-    )
+        rows.append([
+            r.dataset, n, r.tool, wall, _f(r.peak_mb, 0), _f(r.pairs, 0),
+            _f(s.get("precision"), 4), _f(s.get("recall"), 4), _f(s.get("f1"), 4),
+            _f(r.cluster["f1"], 4) if r.cluster else "—",
+            f"ok ({r.detail})" if r.detail else "ok"])
+    return _table(["dataset", "records", "tool", "wall s", "peak RSS MiB", "pairs", "precision",
+                   "recall", "F1", "cluster F1", "status"], rows, "lrlrrrrrrrl")
 
 
 def speed_table(runs: Sequence[ToolRun], records: dict[str, int | None]) -> str | None:
@@ -442,73 +359,39 @@ def speed_table(runs: Sequence[ToolRun], records: dict[str, int | None]) -> str 
         if dg is None or sp is None:
             continue
         both = dg.ok and sp.ok
-        rows.append(
-            [
-                name,
-                _f(records.get(name), 0),
-                _f(dg.wall, 1) if dg.ok else "failed",
-                _f(sp.wall, 1) if sp.ok else "failed",
-                f"{sp.wall / dg.wall:.2f}×" if both else "—",
-                f"{sp.peak_mb / dg.peak_mb:.2f}×" if both else "—",
-                _f(sp.scores["f1"] - dg.scores["f1"], 4)
-                if both and sp.scores and dg.scores
-                else "—",
-            ]
-        )
+        rows.append([
+            name, _f(records.get(name), 0),
+            _f(dg.wall, 1) if dg.ok else "failed", _f(sp.wall, 1) if sp.ok else "failed",
+            f"{sp.wall / dg.wall:.2f}×" if both else "—",
+            f"{sp.peak_mb / dg.peak_mb:.2f}×" if both else "—",
+            _f(sp.scores["f1"] - dg.scores["f1"], 4) if both and sp.scores and dg.scores
+            else "—"])
     if not rows:
         return None
-    return _table(
-        [
-            "dataset",
-            "records",
-            "dupeguard s",
-            "splink s",
-            "splink / dupeguard time",
-            "splink / dupeguard RSS",
-            "F1 splink − dupeguard",
-        ],
-        rows,
-        "lrrrrrr",
-    )
+    return _table(["dataset", "records", "dupeguard s", "splink s", "splink / dupeguard time",
+                   "splink / dupeguard RSS", "F1 splink − dupeguard"], rows, "lrrrrrr")
 
 
 def scaling_table(runs: Sequence[ToolRun], records: dict[str, int | None]) -> str | None:
     rows = []
     for tool in (DUPEGUARD, SPLINK):
         series = sorted(
-            (
-                (records[r.dataset] or 0, r)
-                for r in runs
-                if r.tool == tool
-                and r.ok
-                and r.dataset.startswith("contacts_")
-                and records.get(r.dataset)
-            ),
-            key=lambda item: item[0],
-        )
+            ((records[r.dataset] or 0, r) for r in runs
+             if r.tool == tool and r.ok and r.dataset.startswith("contacts_")
+             and records.get(r.dataset)),
+            key=lambda item: item[0])
         for (n_a, a), (n_b, b) in itertools.pairwise(series):
             if n_b <= n_a:
                 continue
             growth = n_b / n_a
             t_ratio = b.wall / a.wall
             per_10x = t_ratio ** (1 / math.log10(growth))
-            rows.append(
-                [
-                    tool,
-                    f"{n_a:,} → {n_b:,}",
-                    f"{growth:.1f}×",
-                    f"{t_ratio:.2f}×",
-                    f"{per_10x:.2f}×",
-                    f"{b.peak_mb / a.peak_mb:.2f}×",
-                ]
-            )
+            rows.append([tool, f"{n_a:,} → {n_b:,}", f"{growth:.1f}×", f"{t_ratio:.2f}×",
+                         f"{per_10x:.2f}×", f"{b.peak_mb / a.peak_mb:.2f}×"])
     if not rows:
         return None
-    return _table(
-        ["tool", "contacts", "records ×", "time ×", "time per 10× records", "peak RSS ×"],
-        rows,
-        "llrrrr",
-    )
+    return _table(["tool", "contacts", "records ×", "time ×", "time per 10× records",
+                   "peak RSS ×"], rows, "llrrrr")
 
 
 # ------------------------------------------------------------------------ environment
@@ -529,8 +412,7 @@ def machine_lines() -> list[str]:
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     return [
         f"- machine: {platform.platform()}, {cpu_model}, {os.cpu_count()} logical CPUs"
-        + (f" ({usable} usable)" if usable is not None else "")
-        + f", {ram_gib:.1f} GiB RAM",
+        + (f" ({usable} usable)" if usable is not None else "") + f", {ram_gib:.1f} GiB RAM",
         f"- python {platform.python_version()}; dupeguard {_version('dupeguard')} at "
         f"{git_commit()}; splink {_version('splink')}, duckdb {_version('duckdb')}, "
         f"polars {_version('polars')}",
@@ -549,15 +431,13 @@ def git_commit() -> str:
     ``src/``, untracked files included) differ from HEAD."""
 
     def git(*argv: str) -> str:
-        return subprocess.run(
-            ["git", *argv], cwd=REPO_DIR, capture_output=True, text=True, check=True
-        ).stdout.strip()
+        return subprocess.run(["git", *argv], cwd=REPO_DIR, capture_output=True, text=True,
+                              check=True).stdout.strip()
 
     try:
         commit = git("rev-parse", "--short", "HEAD")
         dirty = git("status", "--porcelain", "--untracked-files=no") or git(
-            "status", "--porcelain", "--", "src"
-        )
+            "status", "--porcelain", "--", "src")
     except (OSError, subprocess.CalledProcessError):
         return "unknown commit"
     return commit + ("-dirty" if dirty else "")
@@ -572,26 +452,13 @@ def log(message: str) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    p.add_argument(
-        "--sizes",
-        type=int,
-        nargs="*",
-        default=[10_000, 100_000, 1_000_000],
-        help="contact dataset sizes",
-    )
+    p.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000],
+                   help="contact dataset sizes")
     p.add_argument("--companies", type=int, default=50_000, help="company records (0: skip)")
-    p.add_argument(
-        "--febrl",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="also scan FEBRL 3 and FEBRL 4 (A+B)",
-    )
-    p.add_argument(
-        "--splink",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="run the Splink baseline after each dupeguard run",
-    )
+    p.add_argument("--febrl", action=argparse.BooleanOptionalAction, default=True,
+                   help="also scan FEBRL 3 and FEBRL 4 (A+B)")
+    p.add_argument("--splink", action=argparse.BooleanOptionalAction, default=True,
+                   help="run the Splink baseline after each dupeguard run")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threshold", type=float, default=0.85)
     p.add_argument("--data-dir", type=Path, default=Path("bench/data"))
@@ -642,20 +509,16 @@ def main(argv: list[str] | None = None) -> int:
         "dupeguard's clusters",
     ]
     if args.febrl:
-        notes.append(
-            "- FEBRL (no Splink baseline): `dupeguard scan febrlN.csv "
-            + " ".join(febrl.SCAN_ARGS)
-            + "`"
-        )
+        notes.append("- FEBRL (no Splink baseline): `dupeguard scan febrlN.csv "
+                     + " ".join(febrl.SCAN_ARGS) + "`")
     body = "\n\n".join(sections)
     print(body)
     print()
     print("\n".join(notes))
 
     heading = f"## {started:%Y-%m-%d %H:%M} UTC — scan benchmark"
-    section = "\n".join(
-        [heading, "", *machine_lines(), f"- command: `{_command_line()}`", *notes, "", body, ""]
-    )
+    section = "\n".join([heading, "", *machine_lines(), f"- command: `{_command_line()}`",
+                         *notes, "", body, ""])
     append_results(args.results, section)
     log(f"appended to {args.results}")
     return 0 if all(r.ok for r in runs) else 1
@@ -668,10 +531,8 @@ def _command_line() -> str:
 def append_results(path: Path, section: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
-        path.write_text(
-            "# dupeguard scan benchmark results\n\nAppended by "
-            "`bench/run_scan_bench.py`; newest last.\n"
-        )
+        path.write_text("# dupeguard scan benchmark results\n\nAppended by "
+                        "`bench/run_scan_bench.py`; newest last.\n")
     with path.open("a") as fh:
         fh.write("\n" + section)
 

@@ -87,15 +87,9 @@ def _clean_zip(col: str) -> pl.Expr:
 
 
 def _domain_of(col: str) -> pl.Expr:
-    host = (
-        pl.col(col)
-        .cast(pl.String)
-        .str.strip_chars()
-        .str.to_lowercase()
-        .str.replace(r"^[a-z]+://", "")
-        .str.replace(r"^www\.", "")
-        .str.replace(r"[/?#].*$", "")
-    )
+    host = (pl.col(col).cast(pl.String).str.strip_chars().str.to_lowercase()
+            .str.replace(r"^[a-z]+://", "").str.replace(r"^www\.", "")
+            .str.replace(r"[/?#].*$", ""))
     return pl.when(host == "").then(None).otherwise(host).alias("domain")
 
 
@@ -103,16 +97,14 @@ def prepare_contacts(df: pl.DataFrame) -> pl.DataFrame:
     """Standardised contact columns plus ``first_name_surname_concat`` for TF."""
     out = df.select(
         pl.col("id").cast(pl.String),
-        *[
-            _clean_text(c)
-            for c in ("first_name", "last_name", "email", "company", "street", "city")
-        ],
+        *[_clean_text(c) for c in ("first_name", "last_name", "email", "company", "street",
+                                   "city")],
         _clean_phone("phone"),
         _clean_zip("zip"),
     )
     return out.with_columns(
-        pl.concat_str("first_name", "last_name", separator=" ").alias("first_name_surname_concat")
-    )
+        pl.concat_str("first_name", "last_name", separator=" ")
+        .alias("first_name_surname_concat"))
 
 
 def prepare_companies(df: pl.DataFrame) -> pl.DataFrame:
@@ -150,17 +142,15 @@ def contact_settings() -> SettingsCreator:
         unique_id_column_name="id",
         comparisons=[
             cl.ForenameSurnameComparison(
-                "first_name",
-                "last_name",
-                forename_surname_concat_col_name="first_name_surname_concat",
-            ),
+                "first_name", "last_name",
+                forename_surname_concat_col_name="first_name_surname_concat"),
             cl.EmailComparison("email"),
-            cl.LevenshteinAtThresholds("phone", [1, 2]).configure(term_frequency_adjustments=True),
+            cl.LevenshteinAtThresholds("phone", [1, 2]).configure(
+                term_frequency_adjustments=True),
             _location_comparison(),
             cl.JaroWinklerAtThresholds("street", [0.95, 0.88]),
             cl.JaroWinklerAtThresholds("company", [0.95, 0.88]).configure(
-                term_frequency_adjustments=True
-            ),
+                term_frequency_adjustments=True),
         ],
         blocking_rules_to_generate_predictions=[
             block_on("email"),
@@ -181,8 +171,7 @@ def company_settings() -> SettingsCreator:
         unique_id_column_name="id",
         comparisons=[
             cl.JaroWinklerAtThresholds("name", [0.95, 0.88, 0.8]).configure(
-                term_frequency_adjustments=True
-            ),
+                term_frequency_adjustments=True),
             cl.ExactMatch("domain").configure(term_frequency_adjustments=True),
             cl.LevenshteinAtThresholds("phone", [1, 2]),
             _location_comparison(),
@@ -262,8 +251,7 @@ def run_splink(
 
     training = linker.training
     training.estimate_probability_two_random_records_match(
-        cfg.deterministic_rules, recall=cfg.deterministic_recall
-    )
+        cfg.deterministic_rules, recall=cfg.deterministic_recall)
     training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=seed)
     for rule in cfg.em_rules:
         training.estimate_parameters_using_expectation_maximisation(rule)
@@ -273,8 +261,7 @@ def run_splink(
     pairs = pl.from_arrow(predictions.as_pyarrow_table())
     assert isinstance(pairs, pl.DataFrame)
     out = pairs.select(
-        pl.col("id_l").cast(pl.String),
-        pl.col("id_r").cast(pl.String),
+        pl.col("id_l").cast(pl.String), pl.col("id_r").cast(pl.String),
         pl.col("match_probability").cast(pl.Float64),
     ).sort("match_probability", descending=True)
     stage.lap("predict")
@@ -320,15 +307,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     timings: dict[str, float] = {}
-    pairs = run_splink(
-        args.records,
-        args.kind,
-        args.threshold,
-        args.threads,
-        u_max_pairs=args.u_max_pairs,
-        timings=timings,
-        log_level=logging.INFO if args.verbose else logging.WARNING,
-    )
+    pairs = run_splink(args.records, args.kind, args.threshold, args.threads,
+                       u_max_pairs=args.u_max_pairs, timings=timings,
+                       log_level=logging.INFO if args.verbose else logging.WARNING)
     stages = " ".join(f"{k}={v:.1f}s" for k, v in timings.items())
     print(f"{args.kind}: {pairs.height:,} pairs >= {args.threshold} | {stages}", file=sys.stderr)
     if args.out:
