@@ -269,6 +269,35 @@ def db_upgrade() -> None:
     typer.echo(f"database at the latest schema: {make_engine(url).url.render_as_string()}")
 
 
+@db_app.command("backup")
+def db_backup(
+    target: Annotated[Path, typer.Argument(help="File to write the backup to.")],
+) -> None:
+    """Back up the database while the server runs: SQLite with its online backup API (a
+    consistent copy, never a half-written file), PostgreSQL with pg_dump (custom format)."""
+    from .settings import get_settings
+    from .store.backup import backup
+
+    done = backup(get_settings().database_url, target)
+    typer.echo(f"backed up to {done}")
+
+
+@db_app.command("restore")
+def db_restore(
+    source: Annotated[Path, typer.Argument(help="A file `dupeguard db backup` wrote.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a database that already holds data.")
+    ] = False,
+) -> None:
+    """Restore a backup into the configured database (stop the servers first); refuses to
+    overwrite a database with data unless --force."""
+    from .settings import get_settings
+    from .store.backup import restore
+
+    restore(get_settings().database_url, source, force=force)
+    typer.echo(f"restored from {source}; run `dupeguard db upgrade` if it is an older release's")
+
+
 @workspace_app.command("create")
 def workspace_create(
     name: Annotated[str, typer.Argument(help="Workspace name.")],

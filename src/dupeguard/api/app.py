@@ -2,9 +2,10 @@
 
 Creating the app connects to the database and migrates it to the latest schema, so a server
 never answers against an old schema. ``app.state`` holds ``settings``, ``engine``, ``sessions``
-(the sessionmaker), ``limiter``, ``form_limiter`` (public form submissions) and
-``webhook_worker`` (started with the server unless ``DUPEGUARD_WEBHOOK_WORKER=false``); on
-shutdown the worker stops, Redis is closed and the engine disposed.
+(the sessionmaker), ``limiter``, ``form_limiter`` (public form submissions),
+``webhook_worker`` (started with the server unless ``DUPEGUARD_WEBHOOK_WORKER=false``) and
+``job_sweeper`` (marks duplicate jobs of a dead server ``interrupted``); on shutdown the
+threads stop, Redis is closed and the engine disposed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from starlette.middleware import Middleware
 
 from .. import __version__
 from ..services import crypto
+from ..services.duplicate_jobs import JobSweeper
 from ..services.import_csv import MAX_FILE_BYTES
 from ..services.setup import prepare
 from ..services.webhook_delivery import WebhookWorker
@@ -77,15 +79,18 @@ def create_app(
         engine.dispose()
         raise
     worker = WebhookWorker(sessions, allow_private=settings.webhook_allow_private)
+    sweeper = JobSweeper(sessions)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if settings.webhook_worker:
             worker.start()
+        sweeper.start()
         try:
             yield
         finally:
             await asyncio.to_thread(worker.stop)
+            await asyncio.to_thread(sweeper.stop)
             await limiter.aclose()
             await form_limiter.aclose()
             engine.dispose()
@@ -114,6 +119,7 @@ def create_app(
     app.state.limiter = limiter
     app.state.form_limiter = form_limiter
     app.state.webhook_worker = worker
+    app.state.job_sweeper = sweeper
     app.state.max_body_size = max_body_size
     app.state.import_max_bytes = import_max_bytes
     install_error_handlers(app)

@@ -8,8 +8,12 @@
 :data:`STATUS` maps each code to its HTTP status. Domain errors (:mod:`dupeguard.core.errors`)
 carry their code; FastAPI's request validation becomes ``validation_error`` (400, naming the
 field in plain words); Starlette's 404/405 become ``not_found``/``method_not_allowed``.
-Unexpected exceptions are turned into ``internal_error`` by the ASGI middleware
-(:mod:`dupeguard.api.middleware`), which logs them with the request id and leaks nothing.
+A database that cannot be reached, is read-only or has a full disk answers
+``database_unavailable`` / ``database_read_only`` (503, with ``Retry-After``) or
+``storage_full`` (507): :func:`database_failure` tells them from bugs, and both the exception
+handler and the middleware use it. Unexpected exceptions are turned into ``internal_error`` by
+the ASGI middleware (:mod:`dupeguard.api.middleware`), which logs them with the request id and
+leaks nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -24,6 +29,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -31,9 +37,12 @@ from ..core.errors import DupeguardError, RateLimited
 
 __all__ = [
     "STATUS",
+    "DatabaseFailure",
     "ErrorBody",
     "ErrorEnvelope",
     "PayloadTooLarge",
+    "database_failure",
+    "database_failure_response",
     "describe_validation",
     "document_conventions",
     "error_response",
@@ -58,6 +67,9 @@ STATUS: Mapping[str, int] = {
     "payload_too_large": 413,
     "rate_limited": 429,
     "internal_error": 500,
+    "database_unavailable": 503,
+    "database_read_only": 503,
+    "storage_full": 507,
 }
 """Error code → HTTP status, for every code the API answers with."""
 
@@ -74,6 +86,9 @@ _DESCRIPTIONS: Mapping[str, str] = {
     "payload_too_large": "The request body is larger than the server accepts.",
     "rate_limited": "Too many requests for this key; see Retry-After.",
     "internal_error": "Unexpected server error; quote the request id when reporting it.",
+    "database_unavailable": "The database cannot be reached right now; retry after a while.",
+    "database_read_only": "The database refuses writes (read-only file or server).",
+    "storage_full": "The database's disk is full; nothing was saved.",
 }
 
 _BY_STATUS: Mapping[int, str] = {
@@ -174,6 +189,73 @@ def _documented(codes: Sequence[str]) -> dict[str, Any]:
     }
 
 
+# --- the database failing -----------------------------------------------------------------------
+
+RETRY_AFTER = 5  # seconds a client is asked to wait when the database is unavailable
+
+
+@dataclass(frozen=True)
+class DatabaseFailure:
+    """What to answer for a database failure that is not a bug."""
+
+    status: int
+    code: str
+    message: str
+
+
+_FULL = ("database or disk is full", "no space left on device", "disk full")
+_READ_ONLY = ("readonly database", "read-only", "read only")
+
+
+def database_failure(exc: BaseException) -> DatabaseFailure | None:
+    """What to answer for ``exc`` when it means the database is unreachable, read-only or out
+    of space (``None`` for anything else: constraint violations and bad SQL are bugs, 500).
+
+    SQLite: ``database or disk is full`` → 507 ``storage_full``; ``attempt to write a readonly
+    database`` → 503 ``database_read_only``; any other operational error (cannot open the file,
+    locked past the busy timeout, disk I/O error) → 503 ``database_unavailable``. PostgreSQL:
+    SQLSTATE 53100 (disk full) → 507, 25006 (read-only transaction, e.g. a standby) → 503
+    read-only, class 08 / 57P (connection failures, shutdown) and any operational or interface
+    error → 503 ``database_unavailable``; so does the pool timing out.
+    """
+    if isinstance(exc, sa_exc.TimeoutError):
+        return DatabaseFailure(
+            503, "database_unavailable", "the database is busy: no connection was free in time"
+        )
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return None
+    orig = exc.orig
+    text = str(orig or exc).lower()
+    sqlstate = str(getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or "")
+    if sqlstate == "53100" or any(marker in text for marker in _FULL):
+        return DatabaseFailure(
+            507, "storage_full", "the database's disk is full: nothing was saved"
+        )
+    if sqlstate == "25006" or (
+        isinstance(exc, sa_exc.OperationalError) and any(m in text for m in _READ_ONLY)
+    ):
+        return DatabaseFailure(
+            503, "database_read_only", "the database is read-only: nothing was saved"
+        )
+    unavailable = (
+        exc.connection_invalidated
+        or isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError)
+        or sqlstate.startswith(("08", "57P"))
+    )
+    if unavailable:
+        return DatabaseFailure(
+            503, "database_unavailable", "the database is unavailable; retry in a few seconds"
+        )
+    return None
+
+
+def database_failure_response(failure: DatabaseFailure, request_id: str) -> JSONResponse:
+    headers = {"Retry-After": str(RETRY_AFTER)} if failure.status == 503 else {}
+    return error_response(
+        failure.status, failure.code, failure.message, {}, request_id, headers=headers
+    )
+
+
 class PayloadTooLarge(HTTPException):
     """Raised from ``receive`` when a streamed body passes the limit (see the middleware).
 
@@ -267,8 +349,25 @@ def _snake(phrase: str) -> str:
     return "_".join(phrase.lower().replace("-", " ").replace("'", "").split())
 
 
+async def _database_error(request: Request, exc: Exception) -> Response:
+    failure = database_failure(exc)
+    if failure is None:
+        raise exc  # a bug: the middleware logs it and answers internal_error
+    logger.warning(
+        "%s %s: %s (%s; request_id=%s)",
+        request.method,
+        request.url.path,
+        failure.code,
+        str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300],
+        _request_id(request),
+    )
+    return database_failure_response(failure, _request_id(request))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DupeguardError, _dupeguard_error)
+    app.add_exception_handler(sa_exc.DBAPIError, _database_error)
+    app.add_exception_handler(sa_exc.TimeoutError, _database_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
 
@@ -363,8 +462,9 @@ def document_conventions(schema: dict[str, Any]) -> dict[str, Any]:
     """Rewrite FastAPI's generated schema to say what the API really answers (idempotent).
 
     FastAPI documents request validation as 422 with its own body; the API answers 400 with
-    the envelope. Every ``/v1`` operation may also answer 401 (when it needs a key), 413 and
-    429, and every response carries X-Request-ID and the rate-limit headers.
+    the envelope. Every ``/v1`` operation may also answer 401 (when it needs a key), 413, 429
+    and 503 (the database unavailable or read-only), writes 507 (disk full), and every
+    response carries X-Request-ID and the rate-limit headers.
     """
     components = schema.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
@@ -388,6 +488,11 @@ def document_conventions(schema: dict[str, Any]) -> dict[str, Any]:
             if method in ("post", "put", "patch"):
                 responses.setdefault("413", _openapi_response(["payload_too_large"]))
             responses.setdefault("429", _openapi_response(["rate_limited"]))
+            responses.setdefault(
+                "503", _openapi_response(["database_unavailable", "database_read_only"])
+            )
+            if method in ("post", "put", "patch", "delete"):
+                responses.setdefault("507", _openapi_response(["storage_full"]))
             for status, response in responses.items():
                 names = [n for n in _HEADERS if n != "Retry-After" or status == "429"]
                 refs = {n: {"$ref": f"#/components/headers/{n}"} for n in names}

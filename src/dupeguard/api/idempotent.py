@@ -1,7 +1,8 @@
 """Run a POST at most once per ``Idempotency-Key`` (services/idempotency.py does the claiming).
 
-The work runs in its own unit of work, committed before the answer is stored, so a replay never
-returns an answer whose writes were rolled back.
+The work runs in its own unit of work, and the answer is stored in that same transaction, so a
+replay never returns an answer whose writes were rolled back, and a server killed after the
+commit leaves an answer to replay (never work that a retry would do twice).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from fastapi import Header, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from ..services.idempotency import Claim, Replay, begin, finish, release, request_hash
+from ..services.idempotency import Claim, Replay, begin, record, release, request_hash
 from ..store.session import session_scope
 
 __all__ = ["IdempotencyKey", "run_idempotent"]
@@ -55,11 +56,11 @@ def run_idempotent(
     try:
         with session_scope(sessions) as session:
             payload = work(session)
+            status = status_code(payload) if callable(status_code) else status_code
+            if claim is not None:
+                record(session=session, claim=claim, status_code=status, body=payload)
     except BaseException:
         if claim is not None:
             release(sessions=sessions, claim=claim)
         raise
-    status = status_code(payload) if callable(status_code) else status_code
-    if claim is not None:
-        finish(sessions=sessions, claim=claim, status_code=status, body=payload)
     return JSONResponse(payload, status_code=status)

@@ -5,6 +5,7 @@ The chain, outermost first (see :func:`dupeguard.api.app.create_app`)::
     RequestIdMiddleware      id for every request, X-Request-ID on every response
     RateLimitMiddleware      (dupeguard.api.ratelimit) budget per key, X-RateLimit-* headers
     InternalErrorMiddleware  an unexpected exception becomes a 500 envelope, logged with the id
+                             (a database that is down, read-only or full: 503/507 instead)
     BodyLimitMiddleware      bodies over the limit become 413 before the app sees them
     FastAPI                  routes, dependencies, exception handlers (dupeguard.api.errors)
 
@@ -21,7 +22,14 @@ from collections.abc import Mapping
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import PayloadTooLarge, error_response, internal_error_response, too_large_message
+from .errors import (
+    PayloadTooLarge,
+    database_failure,
+    database_failure_response,
+    error_response,
+    internal_error_response,
+    too_large_message,
+)
 
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
@@ -72,11 +80,11 @@ class RequestIdMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
+        except Exception as exc:
             # last resort for a failure in the middleware between here and the app
             if started:
                 raise
-            await _answer_internal_error(scope, receive, send_with_id)
+            await _answer_internal_error(scope, receive, send_with_id, exc)
 
 
 class _StartTracker:
@@ -111,14 +119,27 @@ class InternalErrorMiddleware:
         tracked = _StartTracker(send)
         try:
             await self.app(scope, receive, tracked)
-        except Exception:
+        except Exception as exc:
             if tracked.started:
                 raise
-            await _answer_internal_error(scope, receive, send)
+            await _answer_internal_error(scope, receive, send, exc)
 
 
-async def _answer_internal_error(scope: Scope, receive: Receive, send: Send) -> None:
+async def _answer_internal_error(
+    scope: Scope, receive: Receive, send: Send, exc: BaseException
+) -> None:
     request_id = request_id_of(scope)
+    failure = database_failure(exc)
+    if failure is not None:  # the database failed where no exception handler could see it
+        logger.warning(
+            "%s %s: %s (request_id=%s)",
+            scope.get("method", ""),
+            scope.get("path", ""),
+            failure.code,
+            request_id,
+        )
+        await database_failure_response(failure, request_id)(scope, receive, send)
+        return
     logger.exception(
         "unhandled error in %s %s (request_id=%s)",
         scope.get("method", ""),

@@ -22,7 +22,12 @@ workspace's own maintenance of its data; detect-duplicates is the metered API.
   (``superseded``), so the review queue shows the latest results.
 * A ``running`` job whose heartbeat is older than :data:`STALE_AFTER` (its server died), or a
   ``queued`` one never picked up in that time, reads as ``failed`` with error
-  ``interrupted`` (:func:`status_of`; computed on read).
+  ``interrupted`` (:func:`status_of`; computed on read). :func:`recover_interrupted` stores
+  that verdict (status ``failed``, stage and error ``interrupted``); :class:`JobSweeper` runs
+  it when a server starts and every :data:`SWEEP_EVERY` seconds, so a job whose server was
+  killed does not stay ``running`` in the table. Its sets were never written (they are saved
+  in the job's last transaction), so the review queue still holds the previous job's sets;
+  start a new job to scan again.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import polars as pl
 from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..core.cluster import components, primary_flags
@@ -67,12 +73,15 @@ __all__ = [
     "METHODS",
     "SCANNABLE",
     "STALE_AFTER",
+    "SWEEP_EVERY",
+    "JobSweeper",
     "JobView",
     "cancel",
     "create",
     "entity_of",
     "get",
     "list_jobs",
+    "recover_interrupted",
     "run_in_background",
     "run_job",
     "status_of",
@@ -86,6 +95,7 @@ METHODS = ("model", "rule")
 ACTIVE = ("queued", "running")
 STALE_AFTER = timedelta(seconds=60)
 HEARTBEAT_EVERY = 10.0  # seconds
+SWEEP_EVERY = 30.0  # seconds between two looks for jobs left by a dead server
 MAX_PAGE = 200
 _WRITE_EVERY = 0.5  # seconds between progress writes within one stage
 
@@ -308,6 +318,70 @@ def cancel(*, session: Session, workspace_id: str, job_id: str) -> DuplicateJob:
         job.finished_at = utcnow()
     session.flush()
     return job
+
+
+def recover_interrupted(sessions: sessionmaker[Session], *, now: datetime | None = None) -> int:
+    """Store ``failed`` / ``interrupted`` for the jobs :func:`status_of` reads so: ``running``
+    with a heartbeat older than :data:`STALE_AFTER`, ``queued`` for longer than that. One
+    conditional ``UPDATE``, safe with several servers (a live job's heartbeat is fresh).
+    Returns how many jobs it marked."""
+    now = now or utcnow()
+    limit = now - STALE_AFTER
+    beat = func.coalesce(
+        DuplicateJob.heartbeat_at, DuplicateJob.started_at, DuplicateJob.created_at
+    )
+    dead = or_(
+        and_(DuplicateJob.status == "running", beat < limit),
+        and_(DuplicateJob.status == "queued", DuplicateJob.created_at < limit),
+    )
+    with session_scope(sessions) as session:  # a read first: no write lock when all is well
+        if session.scalar(select(DuplicateJob.id).where(dead).limit(1)) is None:
+            return 0
+    with session_scope(sessions) as session:
+        begin_write(session)
+        marked = session.execute(
+            update(DuplicateJob)
+            .where(dead)
+            .values(status="failed", stage="interrupted", error="interrupted", finished_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        count = int(getattr(marked, "rowcount", 0) or 0)
+    if count:
+        logger.warning("marked %d duplicate job(s) of a dead server failed (interrupted)", count)
+    return count
+
+
+class JobSweeper:
+    """A daemon thread of the server: :func:`recover_interrupted` at start and then every
+    ``every`` seconds. A failed sweep (database away) is logged and tried again."""
+
+    def __init__(self, sessions: sessionmaker[Session], *, every: float = SWEEP_EVERY) -> None:
+        self.sessions = sessions
+        self.every = every
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="dupjob-sweeper", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            try:
+                recover_interrupted(self.sessions)
+            except OperationalError as exc:  # database away, read-only, full: try again later
+                logger.warning("looking for interrupted duplicate jobs failed: %s", exc.orig)
+            except Exception:
+                logger.warning("looking for interrupted duplicate jobs failed", exc_info=True)
+            if self._stop.wait(self.every):
+                return
 
 
 # --- running -------------------------------------------------------------------------------

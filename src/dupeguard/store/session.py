@@ -7,6 +7,9 @@ went away and came back is reconnected without a restart.
 
 from __future__ import annotations
 
+import os
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -49,8 +52,34 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
-        return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    else:
+        # a server that does not answer fails the connection after 10 s instead of hanging
+        # the request (the URL's own ?connect_timeout= wins)
+        connect_args = {} if "connect_timeout" in url else {"connect_timeout": 10}
+        engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+    _install_test_pause(engine)
+    return engine
+
+
+PAUSE_ENV = "DUPEGUARD_TEST_PAUSE_AT"
+
+
+def _install_test_pause(engine: Engine) -> None:
+    """Crash tests only (off unless ``DUPEGUARD_TEST_PAUSE_AT`` is set): before running a
+    statement containing that text (e.g. ``INSERT INTO merges``), say so on stderr and sleep
+    ``DUPEGUARD_TEST_PAUSE_SECONDS`` (default 60), so a test can ``kill -9`` the server
+    inside that transaction. Every matching statement pauses."""
+    needle = os.environ.get(PAUSE_ENV, "")
+    if not needle:
+        return
+    seconds = float(os.environ.get("DUPEGUARD_TEST_PAUSE_SECONDS", "60"))
+
+    def pause(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if needle in statement:
+            print(f"DUPEGUARD_TEST_PAUSED {needle}", file=sys.stderr, flush=True)
+            time.sleep(seconds)
+
+    event.listen(engine, "before_cursor_execute", pause)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -8,6 +8,7 @@ from .ai import router as ai
 from .duplicates import router as duplicates
 from .entities import router as entities
 from .forms import router as forms
+from .health import router as health
 from .imports import router as imports
 from .merges import router as merges
 from .records import router as records
@@ -24,4 +25,5 @@ ROUTERS: list[APIRouter] = [
     imports,
     duplicates,
     merges,
+    health,
 ]
