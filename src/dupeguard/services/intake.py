@@ -681,9 +681,12 @@ def _apply(
         member_rows: list[dict[str, Any]] = []
         activity_rows: list[dict[str, Any]] = []
         payloads: list[dict[str, Any]] = []
-        for outcome in created:
+        saved = [
+            {k: v for k, v in rows_by_index[o.index].data.items() if v is not None} for o in created
+        ]
+        blocks = schema.rules.block_values_many(saved, schema.region)
+        for outcome, data, block in zip(created, saved, blocks, strict=True):
             row = rows_by_index[outcome.index]
-            data = {k: v for k, v in row.data.items() if v is not None}
             payloads.append(
                 {
                     "record_id": outcome.record_id,
@@ -708,7 +711,7 @@ def _apply(
                 _key_rows(
                     schema,
                     outcome.record_id,
-                    {**row.keys, **schema.rules.block_values(data, schema.region)},
+                    {**row.keys, **block},
                 )
             )
             tag_rows.extend(

@@ -21,6 +21,8 @@ import polars as pl
 from sqlalchemy import JSON, Table
 from sqlalchemy.orm import Session
 
+from .session import pause_point
+
 __all__ = ["insert_frame", "json_texts", "new_ids", "raw_rows"]
 
 _BATCH = 50_000
@@ -99,6 +101,7 @@ def insert_frame(
     raw = connection.connection.dbapi_connection
     if raw is None:  # pragma: no cover - a checked-out connection always has one
         raise RuntimeError("no database connection")
+    pause_point(f"INSERT INTO {table.name} ({', '.join(names)})")
     cursor = raw.cursor()
     columns = ", ".join(f'"{n}"' for n in names)
     try:

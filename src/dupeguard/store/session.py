@@ -25,6 +25,7 @@ __all__ = [
     "begin_write",
     "make_engine",
     "normalise_url",
+    "pause_point",
     "session_scope",
     "sessionmaker_for",
 ]
@@ -57,29 +58,34 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # the request (the URL's own ?connect_timeout= wins)
         connect_args = {} if "connect_timeout" in url else {"connect_timeout": 10}
         engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
-    _install_test_pause(engine)
+    _install_pause_point(engine)
     return engine
 
 
 PAUSE_ENV = "DUPEGUARD_TEST_PAUSE_AT"
 
 
-def _install_test_pause(engine: Engine) -> None:
+def _install_pause_point(engine: Engine) -> None:
     """Crash tests only (off unless ``DUPEGUARD_TEST_PAUSE_AT`` is set): before running a
     statement containing that text (e.g. ``INSERT INTO merges``), say so on stderr and sleep
     ``DUPEGUARD_TEST_PAUSE_SECONDS`` (default 60), so a test can ``kill -9`` the server
     inside that transaction. Every matching statement pauses."""
-    needle = os.environ.get(PAUSE_ENV, "")
-    if not needle:
+    if not os.environ.get(PAUSE_ENV, ""):
         return
-    seconds = float(os.environ.get("DUPEGUARD_TEST_PAUSE_SECONDS", "60"))
 
     def pause(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if needle in statement:
-            print(f"DUPEGUARD_TEST_PAUSED {needle}", file=sys.stderr, flush=True)
-            time.sleep(seconds)
+        pause_point(statement)
 
     event.listen(engine, "before_cursor_execute", pause)
+
+
+def pause_point(statement: str) -> None:
+    """The crash tests' pause (see :func:`_install_test_pause`) for a write that bypasses
+    SQLAlchemy's statement events (:func:`dupeguard.store.bulk.insert_frame`)."""
+    needle = os.environ.get(PAUSE_ENV, "")
+    if needle and needle in statement:
+        print(f"DUPEGUARD_TEST_PAUSED {needle}", file=sys.stderr, flush=True)
+        time.sleep(float(os.environ.get("DUPEGUARD_TEST_PAUSE_SECONDS", "60")))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
