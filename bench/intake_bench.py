@@ -42,6 +42,7 @@ import os
 import platform
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -63,7 +64,7 @@ from dupeguard.services.entities import set_match_keys
 from dupeguard.services.workspaces import create_workspace
 from dupeguard.store.migrate import upgrade
 from dupeguard.store.session import make_engine, session_scope, sessionmaker_for
-from dupeguard.store.tables import Activity, Entity, Record, RecordKey, new_id, utcnow
+from dupeguard.store.tables import Activity, Entity, Record, RecordKey, Workspace, new_id, utcnow
 from dupeguard.synthetic import generate_contacts
 
 REPO = Path(__file__).resolve().parent.parent
@@ -95,12 +96,16 @@ def _log(message: str) -> None:
 class Database:
     """A fresh, migrated database; ``close`` removes it."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, copy_of: Path | None = None) -> None:
         self.kind = kind
         self.schema: str | None = None
         self.path: Path | None = None
         if kind == "sqlite":
             self.path = Path(tempfile.gettempdir()) / f"dg-intake-{uuid.uuid4().hex[:8]}.db"
+            if copy_of is not None:  # a store an earlier run kept (--keep): work on a copy
+                for suffix in ("", "-wal", "-shm"):
+                    if Path(f"{copy_of}{suffix}").exists():
+                        shutil.copy(f"{copy_of}{suffix}", f"{self.path}{suffix}")
             self.url = f"sqlite:///{self.path}"
         else:
             self.schema = f"bench_{uuid.uuid4().hex[:10]}"
@@ -549,16 +554,34 @@ def run_import(
 
 def bench(args: argparse.Namespace, kind: str) -> dict[str, Any]:
     result: dict[str, Any] = {"db": kind}
-    db = Database(kind)
+    db = Database(kind, copy_of=args.reuse)
     try:
-        with session_scope(db.sessions) as session:
-            workspace_id = create_workspace(session=session, name="Intake bench").id
-        with session_scope(db.sessions) as session:
-            set_match_keys(session=session, workspace_id=workspace_id, entity=ENTITY, fields=KEYS)
-        rows = _rows(args.seed, min(GEN_CHUNK, max(20_000, args.stored // 2)))
-        _log(f"{kind}: loading {args.stored:,} records")
-        loader = load_direct if args.load == "direct" else load
-        result.update(loader(db, workspace_id, args.stored, rows))
+        if args.reuse:
+            with session_scope(db.sessions) as session:
+                workspace_id = session.scalars(select(Workspace.id)).one()
+            # new rows from other seeds (new_rows keeps only rows that match nothing stored)
+            rows = _rows(args.seed + 1000, GEN_CHUNK)
+            with session_scope(db.sessions) as session:
+                stored = session.scalar(select(func.count()).select_from(Record)) or 0
+            result.update(
+                {"load": "reused", "stored": stored, "load_wall_s": 0.0, "fed": 0}
+                | {"analyze_emulated": False}
+            )
+            _log(f"{kind}: reusing a copy of {args.reuse} ({stored:,} records)")
+        else:
+            with session_scope(db.sessions) as session:
+                workspace_id = create_workspace(session=session, name="Intake bench").id
+            with session_scope(db.sessions) as session:
+                set_match_keys(
+                    session=session, workspace_id=workspace_id, entity=ENTITY, fields=KEYS
+                )
+            rows = _rows(args.seed, min(GEN_CHUNK, max(20_000, args.stored // 2)))
+            _log(f"{kind}: loading {args.stored:,} records")
+            loader = load_direct if args.load == "direct" else load
+            result.update(loader(db, workspace_id, args.stored, rows))
+            if args.keep:
+                shutil.copy(db.path or "", args.keep)
+                _log(f"{kind}: kept a copy of the loaded store in {args.keep}")
         result["rss_after_load_mib"] = _rss_mib()
         result["db_size_mib"] = db.size_mib()
         _log(f"{kind}: loaded in {result['load_wall_s']:.1f} s; {result['db_size_mib']:.0f} MiB")
@@ -653,6 +676,8 @@ def table(results: list[dict[str, Any]]) -> str:
             f"{r['load_rows_per_s']:,.0f} rows/s; first/last batches "
             f"{r['load_first_rows_per_s']:,.0f}/{r['load_last_rows_per_s']:,.0f})"
             if r.get("load", "intake") == "intake"
+            else "not used: a copy of a store kept by an earlier run (`--reuse`)"
+            if r.get("load") == "reused"
             else f"not used: Core inserts (`--load direct`, {r['fed']:,} rows generated)"
             for r in results
         ],
@@ -726,6 +751,11 @@ _DB_NAMES = {"sqlite": "SQLite (file in /tmp, WAL)", "postgresql": "PostgreSQL 1
 
 
 def _load_text(args: argparse.Namespace) -> str:
+    if args.reuse:
+        return (
+            "a copy of a 1M-record store an earlier `--load direct --keep` run kept (records, "
+            "their `record_keys` rows, a `created` activity each, written with Core inserts)"
+        )
     if args.load == "direct":
         return (
             "stored records written with Core inserts (`--load direct`: records, their "
@@ -783,6 +813,14 @@ def main(argv: list[str] | None = None) -> int:
         choices=["intake", "direct"],
         default="intake",
         help="how the stored records are written: through intake, or with Core inserts",
+    )
+    parser.add_argument(
+        "--keep", type=Path, help="SQLite: keep a copy of the loaded store at this path"
+    )
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        help="SQLite: skip the load and work on a copy of a store kept with --keep",
     )
     parser.add_argument("--results", type=Path, default=REPO / "bench" / "RESULTS.md")
     parser.add_argument("--no-write", action="store_true", help="do not append to RESULTS.md")
