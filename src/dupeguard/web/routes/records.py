@@ -75,7 +75,8 @@ def _columns(records: list[Record], encrypted: list[str], at_most: int = 5) -> l
             if value not in (None, "", []) and name not in encrypted:
                 counts[name] = counts.get(name, 0) + 1
     preferred = ("first_name", "last_name", "name", "email", "phone", "company", "city")
-    ranked = sorted(counts, key=lambda n: (n not in preferred, -counts[n], n))
+    rank = {name: i for i, name in enumerate(preferred)}
+    ranked = sorted(counts, key=lambda n: (rank.get(n, len(preferred)), -counts[n], n))
     return ranked[:at_most]
 
 
