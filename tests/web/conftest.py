@@ -28,14 +28,15 @@ import pytest
 from dupeguard.services.users import create_user
 from dupeguard.services.workspaces import create_workspace
 from dupeguard.store.session import session_scope
-from tests.api.conftest import (  # noqa: F401  (fixtures, re-exported for tests/web)
-    LiveServer,
-    client,
-    live_server,
-    pytest_configure,
-    start_server,
-    workspace,
-)
+from tests.api import conftest as _api
+from tests.api.conftest import LiveServer
+
+# the API tests' fixtures and marker, shared with tests/web
+pytest_configure = _api.pytest_configure
+start_server = _api.start_server
+live_server = _api.live_server
+client = _api.client
+workspace = _api.workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
