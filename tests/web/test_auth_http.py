@@ -297,6 +297,17 @@ def test_security_headers_on_pages_not_on_the_api(
 
 
 @SQLITE_ONLY
+def test_unknown_paths_are_an_html_page_for_browsers_json_for_others(
+    client: httpx.Client,
+) -> None:
+    page = client.get("/no-such-page", headers={"Accept": "text/html,*/*;q=0.8"})
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "There is no such page here." in page.text
+    other = client.get("/no-such-page")
+    assert other.status_code == 404 and other.json()["error"]["code"] == "not_found"
+
+
+@SQLITE_ONLY
 def test_pages_have_no_inline_script_or_style(
     client: httpx.Client, ui_user: Callable[..., UiUser]
 ) -> None:

@@ -2,7 +2,8 @@
 progressive enhancement. See docs/UI.md for the conventions.
 
 :func:`install` mounts it on the API's app: the page routers, ``/static``, the sign-in rate
-limiter (``app.state.login_limiter``) and HTML 404 pages for unknown paths outside the API.
+limiter (``app.state.login_limiter``) and an HTML 404 page for unknown paths outside the API
+when the client accepts HTML (a browser); other clients keep the API's JSON envelope.
 The security headers and the Host check are middleware added by ``create_app``.
 """
 
@@ -42,6 +43,7 @@ def install(app: FastAPI, settings: Settings) -> RateLimiter:
             and exc.status_code == 404
             and is_ui_path(request.url.path)
             and not request.url.path.startswith("/static/")
+            and "text/html" in request.headers.get("accept", "")
         ):
             return render(
                 request,
