@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-small clean
+.PHONY: run test lint bench bench-small screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
+
+# refresh docs/screenshots/ from the browser tests (needs Chromium)
+screenshots: $(STAMP)
+	DUPEGUARD_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/web/test_browser.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -156,7 +156,9 @@ def serve(
 db_app = typer.Typer(help="Database administration.", no_args_is_help=True)
 workspace_app = typer.Typer(help="Workspaces (tenants).", no_args_is_help=True)
 key_app = typer.Typer(help="API keys.", no_args_is_help=True)
+user_app = typer.Typer(help="Web UI users.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(user_app, name="user")
 app.add_typer(workspace_app, name="workspace")
 app.add_typer(key_app, name="key")
 
@@ -372,6 +374,39 @@ def key_revoke(
     with session_scope(_database()) as session:
         key = revoke_key(session=session, workspace_id=workspace, key_id=key_id)
         _emit({"key_id": key.id, "revoked_at": key.revoked_at})
+
+
+@user_app.command("create")
+def user_create(
+    workspace: Annotated[str, typer.Option(help="Workspace id.")],
+    email: Annotated[str, typer.Option(help="Sign-in e-mail (unique in the workspace).")],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            help="At least 10 characters (asked for when not given).",
+        ),
+    ],
+    role: Annotated[str, typer.Option(help="admin or member.")] = "member",
+) -> None:
+    """Create a web UI user; prints JSON with user_id, email and role (never the password)."""
+    from .services.users import create_user
+    from .store.session import session_scope
+
+    with session_scope(_database()) as session:
+        user = create_user(
+            session=session, workspace_id=workspace, email=email, password=password, role=role
+        )
+        _emit(
+            {
+                "user_id": user.id,
+                "workspace_id": user.workspace_id,
+                "email": user.email,
+                "role": user.role,
+            }
+        )
 
 
 def _parse_expiry(value: str | None) -> Any:

@@ -2,8 +2,9 @@
 
 The first run creates the workspace and loads synthetic contacts and companies (with the
 duplicates real CRMs have) and makes e-mail the match key of contacts and leads; every run
-prints the URL, a fresh API key, a curl line that calls detect-duplicates and one that sends a
-known contact through intake (skipped, not duplicated).
+prints the URL of the web UI with a demo user's e-mail and password, a fresh API key, a curl
+line that calls detect-duplicates and one that sends a known contact through intake (skipped,
+not duplicated).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 DEMO_DIR = Path("demo")
 STATE = DEMO_DIR / "workspace.json"
+DEMO_EMAIL = "demo@example.com"
 CONTACTS = 3_000
 COMPANIES = 1_000
 
@@ -78,6 +80,40 @@ def _ensure_workspace(factory: sessionmaker[Session]) -> tuple[str, str]:
     return workspace_id, plaintext
 
 
+def _demo_user(factory: sessionmaker[Session], workspace_id: str) -> str:
+    """The demo admin's password: the user is created on first use with a random password,
+    kept in demo/workspace.json beside the workspace id (a local demo, not a secret store)."""
+    import secrets
+
+    from sqlalchemy import select
+
+    from .services.users import create_user
+    from .store.session import session_scope
+    from .store.tables import User
+
+    state = json.loads(STATE.read_text()) if STATE.exists() else {}
+    with session_scope(factory) as session:
+        exists = session.scalar(
+            select(User.id).where(User.workspace_id == workspace_id, User.email == DEMO_EMAIL)
+        )
+        password = state.get("demo_password")
+        if exists is None or not password:
+            if exists is not None:  # its password is not on record here
+                raise SystemExit(f"dupeguard: remove {STATE} and dupeguard.db to reset the demo")
+            password = secrets.token_urlsafe(12)
+            create_user(
+                session=session,
+                workspace_id=workspace_id,
+                email=DEMO_EMAIL,
+                password=password,
+                role="admin",
+            )
+            state.update({"workspace_id": workspace_id, "demo_password": password})
+            DEMO_DIR.mkdir(exist_ok=True)
+            STATE.write_text(json.dumps(state))
+    return str(password)
+
+
 def _known_email(factory: sessionmaker[Session], workspace_id: str) -> str:
     """An e-mail address held by exactly one demo contact (for the intake example)."""
     from sqlalchemy import func, select
@@ -107,10 +143,15 @@ def main() -> int:
     app = create_app(Settings())
     workspace_id, key = _ensure_workspace(app.state.sessions)
     email = _known_email(app.state.sessions, workspace_id)
+    password = _demo_user(app.state.sessions, workspace_id)
     url = f"http://{host}:{port}"
     print(
         f"""
 dupeguard is running at {url}   (API docs: {url}/docs)
+
+Web UI:         {url}/
+  e-mail:       {DEMO_EMAIL}
+  password:     {password}
 demo workspace: {workspace_id}
 API key:        {key}
 

@@ -43,7 +43,27 @@ class Settings(BaseSettings):
         default="20/minute", description="Public form submissions per form and client address."
     )
 
-    @field_validator("rate_limit", "form_rate_limit")
+    cookie_secure: bool | None = Field(
+        default=None,
+        description="Mark the web UI's cookies Secure (HTTPS only). Default: Secure unless the "
+        "request came over plain HTTP to a loopback address (localhost development).",
+    )
+    session_idle_minutes: int = Field(
+        default=120, ge=1, description="A web UI session ends after this long without use."
+    )
+    session_max_hours: int = Field(
+        default=12, ge=1, description="A web UI session ends this long after sign-in, used or not."
+    )
+    login_rate_limit: str = Field(
+        default="10/minute", description="Sign-in attempts per client address and per e-mail."
+    )
+    allowed_hosts: str = Field(
+        default="*",
+        description="Host names the server answers to, comma-separated (e.g. "
+        "crm.example.com,localhost); other Host headers get 400. `*` accepts any.",
+    )
+
+    @field_validator("rate_limit", "form_rate_limit", "login_rate_limit")
     @classmethod
     def _rate(cls, value: str) -> str:
         if not _RATE.match(value):

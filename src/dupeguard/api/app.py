@@ -3,9 +3,11 @@
 Creating the app connects to the database and migrates it to the latest schema, so a server
 never answers against an old schema. ``app.state`` holds ``settings``, ``engine``, ``sessions``
 (the sessionmaker), ``limiter``, ``form_limiter`` (public form submissions),
-``webhook_worker`` (started with the server unless ``DUPEGUARD_WEBHOOK_WORKER=false``) and
-``job_sweeper`` (marks duplicate jobs of a dead server ``interrupted``); on shutdown the
-threads stop, Redis is closed and the engine disposed.
+``login_limiter`` (web UI sign-ins), ``webhook_worker`` (started with the server unless
+``DUPEGUARD_WEBHOOK_WORKER=false``) and ``job_sweeper`` (marks duplicate jobs of a dead server
+``interrupted``); on shutdown the threads stop, Redis is closed and the engine disposed. The
+web UI (``dupeguard.web``) is mounted on the same app: pages at ``/``, ``/login`` …, files
+under ``/static``; requests with a Host header outside ``DUPEGUARD_ALLOWED_HOSTS`` get 400.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from .. import __version__
 from ..services import crypto
@@ -26,6 +29,8 @@ from ..services.setup import prepare
 from ..services.webhook_delivery import WebhookWorker
 from ..settings import Settings, get_settings
 from ..store.session import make_engine
+from ..web import SecurityHeadersMiddleware
+from ..web import install as install_web
 from .errors import document_conventions, install_error_handlers
 from .middleware import (
     DEFAULT_MAX_BODY_SIZE,
@@ -80,6 +85,7 @@ def create_app(
         raise
     worker = WebhookWorker(sessions, allow_private=settings.webhook_allow_private)
     sweeper = JobSweeper(sessions)
+    login_limiter: RateLimiter | None = None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -93,6 +99,8 @@ def create_app(
             await asyncio.to_thread(sweeper.stop)
             await limiter.aclose()
             await form_limiter.aclose()
+            if login_limiter is not None:
+                await login_limiter.aclose()
             engine.dispose()
 
     app = DupeguardAPI(
@@ -103,7 +111,9 @@ def create_app(
         docs_url="/docs",
         lifespan=lifespan,
         middleware=[
+            Middleware(TrustedHostMiddleware, allowed_hosts=_hosts(settings.allowed_hosts)),
             Middleware(RequestIdMiddleware),
+            Middleware(SecurityHeadersMiddleware),
             Middleware(RateLimitMiddleware, limiter=limiter),
             Middleware(InternalErrorMiddleware),
             Middleware(
@@ -125,4 +135,11 @@ def create_app(
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    login_limiter = install_web(app, settings)  # the web UI: pages, /static, sign-in limits
     return app
+
+
+def _hosts(value: str) -> list[str]:
+    """``DUPEGUARD_ALLOWED_HOSTS`` as a list (``*``: any Host header)."""
+    hosts = [h.strip() for h in value.split(",") if h.strip()]
+    return hosts or ["*"]

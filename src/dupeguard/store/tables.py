@@ -55,6 +55,8 @@ __all__ = [
     "RecordKey",
     "RecordLink",
     "RecordTag",
+    "UiSession",
+    "User",
     "Webhook",
     "WebhookDelivery",
     "Workspace",
@@ -669,3 +671,38 @@ class AuditEntry(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
     request_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = _created()
+
+
+class User(Base):
+    """A person who signs in to the web UI: e-mail unique per workspace (stored lower-case),
+    an argon2 password hash (never the password) and a role, ``admin`` or ``member``."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("workspace_id", "email"),)
+
+    id: Mapped[str] = _id()
+    workspace_id: Mapped[str] = _ws()
+    email: Mapped[str] = mapped_column(String(254), nullable=False, index=True)
+    password_hash: Mapped[str] = mapped_column(String(200), nullable=False)
+    role: Mapped[str] = mapped_column(String(16), nullable=False, default="member")
+    created_at: Mapped[datetime] = _created()
+
+
+class UiSession(Base):
+    """A web UI sign-in: only the SHA-256 of the cookie's token is stored. It ends at
+    ``expires_at`` (absolute), after ``idle`` without use (``last_seen_at``), or when revoked
+    (logout). ``flash`` holds the messages for the next page the session shows."""
+
+    __tablename__ = "ui_sessions"
+
+    id: Mapped[str] = _id()
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    user_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    workspace_id: Mapped[str] = _ws()
+    created_at: Mapped[datetime] = _created()
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    flash: Mapped[list[Any]] = mapped_column(JSON, nullable=False, default=list)

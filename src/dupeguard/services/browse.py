@@ -1,0 +1,208 @@
+"""What the web UI reads: the workspace overview and a record browser that stays fast at
+millions of records.
+
+:func:`browse_records` never reads more than a bounded number of rows per call:
+
+- without a search, one keyset page, newest first, over ``ix_records_listing``
+  (``workspace_id, entity_id, deleted_at, created_at``) with ``LIMIT``;
+- a search for a record id, or for a value of a **match key** (an e-mail, a phone number … in
+  the field's normal form), is an index lookup (``records`` primary key, ``record_keys``);
+- any other search reads the next :data:`SCAN_BUDGET` records in the same newest-first order
+  and keeps those with a field value containing the text (case-insensitive); the answer says
+  how far it read, so the page offers "search older records" from there. Encrypted values are
+  never searched.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from ..core.errors import ValidationError
+from ..core.keys import key_value
+from ..store.tables import DuplicateRecordSet, Record, RecordKey
+from .credits import balance
+from .intake import load_schema
+from .records import record_counts
+from .workspaces import get_workspace
+
+__all__ = ["SCAN_BUDGET", "Browse", "Overview", "browse_records", "overview"]
+
+SCAN_BUDGET = 5_000
+MAX_QUERY = 200
+
+
+@dataclass(frozen=True)
+class Overview:
+    name: str
+    record_counts: dict[str, int]
+    open_sets: int
+    credits: int
+
+
+def overview(*, session: Session, workspace_id: str) -> Overview:
+    """Name, live records per entity, open duplicate record sets and the credit balance."""
+    workspace = get_workspace(session=session, workspace_id=workspace_id)
+    open_sets = session.scalar(
+        select(func.count())
+        .select_from(DuplicateRecordSet)
+        .where(
+            DuplicateRecordSet.workspace_id == workspace_id,
+            DuplicateRecordSet.status == "open",
+        )
+    )
+    return Overview(
+        name=workspace.name,
+        record_counts=record_counts(session=session, workspace_id=workspace_id),
+        open_sets=int(open_sets or 0),
+        credits=balance(session=session, workspace_id=workspace_id),
+    )
+
+
+@dataclass
+class Browse:
+    """One page of records. ``next_cursor`` continues the listing (or the search);
+    ``scanned`` is how many records a text search read, ``exhaustive`` whether the search
+    looked at every record it could match (an index lookup, or the end was reached)."""
+
+    records: list[Record]
+    next_cursor: str | None
+    matched_by: str | None = None
+    scanned: int = 0
+    exhaustive: bool = True
+    encrypted: list[str] = field(default_factory=list)
+
+
+def browse_records(
+    *,
+    session: Session,
+    workspace_id: str,
+    entity: str,
+    query: str = "",
+    cursor: str | None = None,
+    limit: int = 50,
+    region: str = "US",
+    scan_budget: int = SCAN_BUDGET,
+) -> Browse:
+    """Live records of ``entity``, newest first, optionally searched (see the module doc)."""
+    if not 1 <= limit <= 200:
+        raise ValidationError("limit: between 1 and 200", details={"field": "limit"})
+    query = " ".join(query.split())
+    if len(query) > MAX_QUERY:
+        raise ValidationError(f"search: at most {MAX_QUERY} characters", details={"field": "q"})
+    schema = load_schema(session=session, workspace_id=workspace_id, entity=entity, region=region)
+    encrypted = list(schema.encrypted)
+    live = select(Record).where(
+        Record.workspace_id == workspace_id,
+        Record.entity_id == schema.entity_id,
+        Record.deleted_at.is_(None),
+    )
+    newest_first = (Record.created_at.desc(), Record.id.desc())
+    if query and not cursor:
+        found = _lookup(session, schema, live, query)
+        if found is not None:
+            records, matched_by = found
+            return Browse(records[:limit], None, matched_by=matched_by, encrypted=encrypted)
+    after = live if not cursor else live.where(_older_than(*_decode(cursor)))
+    if not query:
+        rows = list(session.scalars(after.order_by(*newest_first).limit(limit + 1)))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Browse(rows, _encode(rows[-1]) if more and rows else None, encrypted=encrypted)
+    needle = query.casefold()
+    hidden = set(encrypted)
+    window = list(session.scalars(after.order_by(*newest_first).limit(scan_budget)))
+    matches: list[Record] = []
+    last_read: Record | None = None
+    for record in window:
+        last_read = record
+        if _contains(record.data, needle, hidden):
+            matches.append(record)
+            if len(matches) == limit:
+                break
+    reached_end = len(window) < scan_budget and (last_read is None or last_read is window[-1])
+    next_cursor = None if reached_end or last_read is None else _encode(last_read)
+    scanned = window.index(last_read) + 1 if last_read is not None else 0
+    return Browse(
+        matches,
+        next_cursor,
+        scanned=scanned,
+        exhaustive=reached_end,
+        encrypted=encrypted,
+    )
+
+
+def _lookup(
+    session: Session, schema: Any, live: Any, query: str
+) -> tuple[list[Record], str] | None:
+    """Records found through an index: by id, or by the normal form of a match key."""
+    try:
+        record_id = str(uuid.UUID(query))
+    except ValueError:
+        record_id = None
+    if record_id is not None:
+        return list(session.scalars(live.where(Record.id == record_id))), "id"
+    for key in schema.keys:
+        if key.encrypted:
+            continue
+        value = key_value(key.type, query, region=schema.region)
+        if value is None:
+            continue
+        ids = select(RecordKey.record_id).where(
+            RecordKey.workspace_id == schema.workspace_id,
+            RecordKey.entity_id == schema.entity_id,
+            RecordKey.key == key.name,
+            RecordKey.value == value,
+        )
+        found = list(
+            session.scalars(
+                live.where(Record.id.in_(ids))
+                .order_by(Record.created_at.desc(), Record.id.desc())
+                .limit(200)
+            )
+        )
+        if found:
+            return found, key.name
+    return None
+
+
+def _contains(data: dict[str, Any], needle: str, hidden: set[str]) -> bool:
+    for name, value in data.items():
+        if name in hidden or value is None:
+            continue
+        values: Sequence[Any] = value if isinstance(value, list) else (value,)
+        if any(needle in str(v).casefold() for v in values):
+            return True
+    return False
+
+
+def _older_than(created_at: datetime, record_id: str) -> Any:
+    return or_(
+        Record.created_at < created_at,
+        and_(Record.created_at == created_at, Record.id < record_id),
+    )
+
+
+def _encode(record: Record) -> str:
+    raw = json.dumps([record.created_at.isoformat(), record.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        stamp, record_id = json.loads(raw)
+        return datetime.fromisoformat(stamp), str(record_id)
+    except Exception:
+        raise ValidationError(
+            "this page link is out of date: start from the first page",
+            details={"field": "after"},
+        ) from None

@@ -1,0 +1,14 @@
+"""Page routers; :func:`dupeguard.web.install` includes every router in ROUTERS.
+
+To add a page module: ``router = page_router()`` in ``web/routes/<name>.py``, then add it here.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from .dashboard import router as dashboard
+from .records import router as records
+from .session import router as session
+
+ROUTERS: list[APIRouter] = [session, dashboard, records]
