@@ -31,6 +31,7 @@ from .middleware import (
     InternalErrorMiddleware,
     RequestIdMiddleware,
 )
+from .openapi_links import add_links
 from .ratelimit import RateLimiter, RateLimitMiddleware
 from .routes import ROUTERS
 from .routes.imports import IMPORT_PATH
@@ -47,10 +48,11 @@ carries `Retry-After`. Errors share one envelope:
 
 
 class DupeguardAPI(FastAPI):
-    """FastAPI whose OpenAPI document describes the real error and header conventions."""
+    """FastAPI whose OpenAPI document describes the real error and header conventions, and
+    links each create operation to the operations that take the id it answers."""
 
     def openapi(self) -> dict[str, Any]:
-        return document_conventions(super().openapi())
+        return add_links(document_conventions(super().openapi()))
 
 
 def create_app(

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -238,7 +239,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     elif status == 404:
         code, message = "not_found", detail or f"not found: {request.url.path}"
     elif status == 405:
-        allowed = headers.get("Allow") or headers.get("allow") or ""
+        allowed = _allowed_methods(request, headers.pop("Allow", "") or headers.pop("allow", ""))
+        headers["Allow"] = allowed
         code = "method_not_allowed"
         message = detail or f"{request.method} is not allowed on {request.url.path}"
         if allowed:
@@ -254,6 +256,34 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc.detail, Mapping):
         details.update(exc.detail)
     return error_response(status, code, message, details, _request_id(request), headers=headers)
+
+
+def _allowed_methods(request: Request, first: str) -> str:
+    """Every method the request's path answers to, for a 405's ``Allow`` header.
+
+    Starlette's router puts only the methods of the *first* route whose path matched in
+    ``Allow``; FastAPI has one route per method, so ``GET /v1/forms`` and ``POST /v1/forms``
+    are two routes and a 405 would name just one of them.
+    """
+    methods = {m.strip().upper() for m in first.split(",") if m.strip()}
+    path = request.scope.get("path", "")
+    for regex, route_methods in _route_methods(request.app.routes):
+        if regex.match(path):
+            methods |= route_methods
+    return ", ".join(sorted(methods))
+
+
+def _route_methods(routes: Iterable[Any]) -> Iterator[tuple[re.Pattern[str], set[str]]]:
+    for route in routes:
+        regex, methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and methods:
+            yield regex, set(methods)
+        # newer FastAPI keeps included routers whole; their routes carry the full path as
+        # long as neither the router nor the include adds a prefix (true of dupeguard's)
+        original = getattr(route, "original_router", None)
+        context = getattr(route, "include_context", None)
+        if original is not None and not original.prefix and not getattr(context, "prefix", ""):
+            yield from _route_methods(original.routes)
 
 
 def _phrase(status: int) -> str:

@@ -1,0 +1,68 @@
+"""Plain regression tests for what the Schemathesis run (tests/api/test_schemathesis.py) found.
+
+Each test names the check that caught the bug.
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from dupeguard.api.openapi_links import LINKS
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/v1/forms", "GET, POST"),
+        ("/v1/forms/0", "DELETE, GET, PATCH"),
+        ("/v1/entities/contact/records/0", "DELETE, GET, PATCH"),
+        ("/v1/entities/contact/matching-rules", "GET, POST"),
+        ("/v1/entities/contact/match-keys", "GET, PUT"),
+        ("/v1/imports", "GET, POST"),
+        ("/openapi.json", "GET, HEAD"),
+    ],
+)
+def test_405_allow_lists_every_method_of_the_path(
+    client: httpx.Client, path: str, allowed: str
+) -> None:
+    """ST205 (allow_header_conformance): a 405 named only the first route's method, because
+    FastAPI registers one route per method and Starlette's router answers with the first
+    route whose path matched."""
+    answer = client.request("OPTIONS", path)
+    assert answer.status_code == 405
+    assert answer.headers["Allow"] == allowed
+    body = answer.json()
+    assert body["error"]["code"] == "method_not_allowed"
+    assert body["error"]["details"]["allowed"] == allowed.split(", ")
+
+
+def test_openapi_links_point_at_real_operations(client: httpx.Client) -> None:
+    """Stateful fuzzing follows the document's links: each must name an existing operation
+    and fill every path parameter of its target."""
+    spec = client.get("/openapi.json").json()
+    operations = {
+        op["operationId"]: path
+        for path, item in spec["paths"].items()
+        for op in item.values()
+        if isinstance(op, dict) and "operationId" in op
+    }
+    count = 0
+    for chain in LINKS:
+        method, path = chain.source
+        responses = spec["paths"][path][method]["responses"]
+        links = [
+            link
+            for status, r in responses.items()
+            if status.startswith("2")
+            for link in r.get("links", {}).values()
+        ]
+        assert links, f"no links on {method} {path}"
+        for link in links:
+            target = operations[link["operationId"]]
+            params = {p for p in link["parameters"] if not p.startswith("header.")}
+            assert params == set(
+                httpx.URL("http://x" + target).path.replace("}", "{").split("{")[1::2]
+            )
+            count += 1
+    assert count >= 30
