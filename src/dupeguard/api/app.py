@@ -29,6 +29,7 @@ from .middleware import (
     DEFAULT_MAX_BODY_SIZE,
     BodyLimitMiddleware,
     InternalErrorMiddleware,
+    NulMiddleware,
     RequestIdMiddleware,
 )
 from .openapi_links import add_links
@@ -108,6 +109,7 @@ def create_app(
                 max_body_size=max_body_size,
                 path_limits={IMPORT_PATH: import_max_bytes},
             ),
+            Middleware(NulMiddleware),
         ],
     )
     app.state.settings = settings

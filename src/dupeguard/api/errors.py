@@ -31,9 +31,11 @@ from starlette.responses import Response
 from ..core.errors import DupeguardError, RateLimited
 
 __all__ = [
+    "NUL_MESSAGE",
     "STATUS",
     "ErrorBody",
     "ErrorEnvelope",
+    "NulCharacter",
     "PayloadTooLarge",
     "describe_validation",
     "document_conventions",
@@ -187,6 +189,18 @@ class PayloadTooLarge(HTTPException):
         self.limit = limit
 
 
+NUL_MESSAGE = "request {where} contains a NUL character (U+0000), which cannot be stored; remove it"
+
+
+class NulCharacter(HTTPException):
+    """Raised from ``receive`` when a JSON body holds an escaped NUL (see the middleware);
+    answered as a 400 ``validation_error``."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__(400, detail=NUL_MESSAGE.format(where=where))
+        self.where = where
+
+
 def too_large_message(limit: int) -> str:
     mib, kib = 1024 * 1024, 1024
     if limit >= mib and limit % mib == 0:
@@ -253,6 +267,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         message = detail or (default.lower() if default else "request failed")
     if isinstance(exc, PayloadTooLarge):
         details["max_bytes"] = exc.limit
+    if isinstance(exc, NulCharacter):
+        details["in"] = exc.where
     if isinstance(exc.detail, Mapping):
         details.update(exc.detail)
     return error_response(status, code, message, details, _request_id(request), headers=headers)
