@@ -66,3 +66,35 @@ def test_openapi_links_point_at_real_operations(client: httpx.Client) -> None:
             )
             count += 1
     assert count >= 30
+
+
+def test_405_allow_prefers_the_literal_path(client: httpx.Client) -> None:
+    """ST205: ``/records/bulk`` also matches ``/records/{record_id}``; its 405 must name the
+    bulk route's methods only."""
+    answer = client.request("OPTIONS", "/v1/entities/contact/records/bulk")
+    assert answer.status_code == 405 and answer.headers["Allow"] == "POST"
+
+
+@pytest.mark.parametrize("bad", ["0.5", "1700000000", " 12 "])
+def test_date_time_filters_refuse_numbers(client: httpx.Client, workspace, bad: str) -> None:
+    """ST201 (negative_data_rejection): ``created_after=0.5`` was read as a Unix timestamp,
+    though the document says ISO 8601 date-time."""
+    w = workspace()
+    for path, name in [
+        ("/v1/entities/contact/records", "created_after"),
+        ("/v1/audit-log", "created_after"),
+        ("/v1/audit-log", "created_before"),
+    ]:
+        answer = client.get(path, params={name: bad}, headers=w.headers)
+        assert answer.status_code == 400, (path, name, answer.text)
+        assert answer.json()["error"]["details"]["field"] == name
+    ok = client.get(
+        "/v1/audit-log", params={"created_after": "2026-01-31T12:00:00Z"}, headers=w.headers
+    )
+    assert ok.status_code == 200
+    detect = client.post(
+        "/v1/ai/detect-duplicates",
+        headers=w.headers,
+        json={"entity_type": "contact", "scope": {"created_after": 1700000000}},
+    )
+    assert detect.status_code == 400, detect.text

@@ -281,19 +281,24 @@ def _allowed_methods(request: Request, first: str) -> str:
     ``Allow``; FastAPI has one route per method, so ``GET /v1/forms`` and ``POST /v1/forms``
     are two routes and a 405 would name just one of them.
     """
-    methods = {m.strip().upper() for m in first.split(",") if m.strip()}
     path = request.scope.get("path", "")
-    for regex, route_methods in _route_methods(request.app.routes):
+    by_template: dict[str, set[str]] = {}
+    for template, regex, route_methods in _route_methods(request.app.routes):
         if regex.match(path):
-            methods |= route_methods
+            by_template.setdefault(template, set()).update(route_methods)
+    if not by_template:
+        return ", ".join(sorted({m.strip().upper() for m in first.split(",") if m.strip()}))
+    # the most specific templates win: /records/bulk is not /records/{record_id}
+    fewest = min(t.count("{") for t in by_template)
+    methods = set().union(*(m for t, m in by_template.items() if t.count("{") == fewest))
     return ", ".join(sorted(methods))
 
 
-def _route_methods(routes: Iterable[Any]) -> Iterator[tuple[re.Pattern[str], set[str]]]:
+def _route_methods(routes: Iterable[Any]) -> Iterator[tuple[str, re.Pattern[str], set[str]]]:
     for route in routes:
         regex, methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
         if regex is not None and methods:
-            yield regex, set(methods)
+            yield str(getattr(route, "path", "")), regex, set(methods)
         # newer FastAPI keeps included routers whole; their routes carry the full path as
         # long as neither the router nor the include adds a prefix (true of dupeguard's)
         original = getattr(route, "original_router", None)
