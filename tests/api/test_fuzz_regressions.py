@@ -98,3 +98,15 @@ def test_date_time_filters_refuse_numbers(client: httpx.Client, workspace, bad: 
         json={"entity_type": "contact", "scope": {"created_after": 1700000000}},
     )
     assert detect.status_code == 400, detect.text
+
+
+def test_unknown_match_key_field_is_a_validation_error(client: httpx.Client, workspace) -> None:
+    """ST302 (ensure_resource_availability): PUT match-keys of an entity just created
+    answered 404 for a field name that does not exist, as if the entity were missing."""
+    w = workspace(scopes=("read", "write", "admin"))
+    assert client.post("/v1/entities", headers=w.headers, json={"name": "zip"}).status_code == 201
+    answer = client.put("/v1/entities/zip/match-keys", headers=w.headers, json={"fields": ["nope"]})
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["details"]["field"] == "fields"
+    missing = client.put("/v1/entities/nope/match-keys", headers=w.headers, json={"fields": []})
+    assert missing.status_code == 404

@@ -107,7 +107,7 @@ def _config(api_key: str, examples: int, stateful_steps: int) -> Any:
             "seed": SEED,
             "workers": 1,
             "headers": {"Authorization": f"Bearer {api_key}"},
-            "generation": {"max-examples": examples, "mode": "all"},
+            "generation": {"max-examples": examples, "mode": "all", "database": "none"},
             "checks": {"positive_data_acceptance": {"enabled": False}},
             "suppress-health-check": ["all"],
             "phases": {"stateful": {"max-steps": stateful_steps}},
