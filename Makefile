@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-small screenshots clean
+.PHONY: run test lint audit bench bench-small screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ test: $(STAMP)
 # refresh docs/screenshots/ from the browser tests (needs Chromium)
 screenshots: $(STAMP)
 	DUPEGUARD_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/web/test_browser.py
+
+# Known vulnerabilities in the installed dependencies (pip-audit; needs PyPI's advisory
+# data over the network: says so loudly when it cannot be had, see .ci/audit.py).
+audit: $(STAMP)
+	$(BIN)/python .ci/audit.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -204,16 +204,19 @@ def test_tokens_and_inactive_forms(sessions, ws: str) -> None:
     form_id, token = _form(sessions, ws)
     other_id, other_token = _form(sessions, ws)
     values = {"email": "jane@acme.com"}
-    for bad in (None, "", "wbk_" + token[4:], token + "x", other_token, "wbf_!!"):
+    for bad in (None, "", "wbk_" + token[4:], "wbf_!!"):  # missing or malformed
         with pytest.raises(InvalidKey):
             _submit(sessions, bad, form_id, values)
+    for wrong in (token + "x", other_token):  # well-formed, wrong: as if no such form
+        with pytest.raises(NotFoundError):
+            _submit(sessions, wrong, form_id, values)
     with pytest.raises(NotFoundError):
         _submit(sessions, token, "00000000-0000-0000-0000-000000000000", values)
     assert _count(sessions, Record) == 0 and _count(sessions, FormSubmission) == 0
 
     with session_scope(sessions) as s:
         _, new_token = forms.rotate_token(session=s, workspace_id=ws, form_id=form_id)
-    with pytest.raises(InvalidKey):
+    with pytest.raises(NotFoundError):
         _submit(sessions, token, form_id, values)
     assert _submit(sessions, new_token, form_id, values).decision == "created"
 

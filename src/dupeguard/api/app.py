@@ -36,8 +36,10 @@ from .middleware import (
     DEFAULT_MAX_BODY_SIZE,
     BodyLimitMiddleware,
     InternalErrorMiddleware,
+    NulMiddleware,
     RequestIdMiddleware,
 )
+from .openapi_links import add_links
 from .ratelimit import RateLimiter, RateLimitMiddleware
 from .routes import ROUTERS
 from .routes.imports import IMPORT_PATH
@@ -54,10 +56,11 @@ carries `Retry-After`. Errors share one envelope:
 
 
 class DupeguardAPI(FastAPI):
-    """FastAPI whose OpenAPI document describes the real error and header conventions."""
+    """FastAPI whose OpenAPI document describes the real error and header conventions, and
+    links each create operation to the operations that take the id it answers."""
 
     def openapi(self) -> dict[str, Any]:
-        return document_conventions(super().openapi())
+        return add_links(document_conventions(super().openapi()))
 
 
 def create_app(
@@ -121,6 +124,7 @@ def create_app(
                 max_body_size=max_body_size,
                 path_limits={IMPORT_PATH: import_max_bytes},
             ),
+            Middleware(NulMiddleware),
         ],
     )
     app.state.settings = settings

@@ -14,6 +14,7 @@ take ``workspace_id=key.workspace_id`` and scope every query by it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Annotated
@@ -59,6 +60,8 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 # Declares the scheme in OpenAPI (the "Authorize" button in /docs); authentication itself
 # reads the raw header so every failure gets its own invalid_key message.
+logger = logging.getLogger("dupeguard.api")
+
 _bearer = HTTPBearer(
     auto_error=False,
     scheme_name="ApiKey",
@@ -77,6 +80,15 @@ def current_key(
     key = authenticate(session=session, authorization=request.headers.get("authorization"))
     request.state.key_id = key.id
     request.state.workspace_id = key.workspace_id
+    # who did what, for the operator's log: the key's id and public prefix, never the key
+    logger.info(
+        "api key %s (%s) of workspace %s: %s %s",
+        key.id,
+        key.prefix,
+        key.workspace_id,
+        request.method,
+        request.url.path,
+    )
     return key
 
 

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -36,10 +37,12 @@ from starlette.responses import Response
 from ..core.errors import DupeguardError, RateLimited
 
 __all__ = [
+    "NUL_MESSAGE",
     "STATUS",
     "DatabaseFailure",
     "ErrorBody",
     "ErrorEnvelope",
+    "NulCharacter",
     "PayloadTooLarge",
     "database_failure",
     "database_failure_response",
@@ -268,6 +271,18 @@ class PayloadTooLarge(HTTPException):
         self.limit = limit
 
 
+NUL_MESSAGE = "request {where} contains a NUL character (U+0000), which cannot be stored; remove it"
+
+
+class NulCharacter(HTTPException):
+    """Raised from ``receive`` when a JSON body holds an escaped NUL (see the middleware);
+    answered as a 400 ``validation_error``."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__(400, detail=NUL_MESSAGE.format(where=where))
+        self.where = where
+
+
 def too_large_message(limit: int) -> str:
     mib, kib = 1024 * 1024, 1024
     if limit >= mib and limit % mib == 0:
@@ -320,7 +335,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     elif status == 404:
         code, message = "not_found", detail or f"not found: {request.url.path}"
     elif status == 405:
-        allowed = headers.get("Allow") or headers.get("allow") or ""
+        allowed = _allowed_methods(request, headers.pop("Allow", "") or headers.pop("allow", ""))
+        headers["Allow"] = allowed
         code = "method_not_allowed"
         message = detail or f"{request.method} is not allowed on {request.url.path}"
         if allowed:
@@ -333,9 +349,44 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         message = detail or (default.lower() if default else "request failed")
     if isinstance(exc, PayloadTooLarge):
         details["max_bytes"] = exc.limit
+    if isinstance(exc, NulCharacter):
+        details["in"] = exc.where
     if isinstance(exc.detail, Mapping):
         details.update(exc.detail)
     return error_response(status, code, message, details, _request_id(request), headers=headers)
+
+
+def _allowed_methods(request: Request, first: str) -> str:
+    """Every method the request's path answers to, for a 405's ``Allow`` header.
+
+    Starlette's router puts only the methods of the *first* route whose path matched in
+    ``Allow``; FastAPI has one route per method, so ``GET /v1/forms`` and ``POST /v1/forms``
+    are two routes and a 405 would name just one of them.
+    """
+    path = request.scope.get("path", "")
+    by_template: dict[str, set[str]] = {}
+    for template, regex, route_methods in _route_methods(request.app.routes):
+        if regex.match(path):
+            by_template.setdefault(template, set()).update(route_methods)
+    if not by_template:
+        return ", ".join(sorted({m.strip().upper() for m in first.split(",") if m.strip()}))
+    # the most specific templates win: /records/bulk is not /records/{record_id}
+    fewest = min(t.count("{") for t in by_template)
+    methods = set().union(*(m for t, m in by_template.items() if t.count("{") == fewest))
+    return ", ".join(sorted(methods))
+
+
+def _route_methods(routes: Iterable[Any]) -> Iterator[tuple[str, re.Pattern[str], set[str]]]:
+    for route in routes:
+        regex, methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and methods:
+            yield str(getattr(route, "path", "")), regex, set(methods)
+        # newer FastAPI keeps included routers whole; their routes carry the full path as
+        # long as neither the router nor the include adds a prefix (true of dupeguard's)
+        original = getattr(route, "original_router", None)
+        context = getattr(route, "include_context", None)
+        if original is not None and not original.prefix and not getattr(context, "prefix", ""):
+            yield from _route_methods(original.routes)
 
 
 def _phrase(status: int) -> str:

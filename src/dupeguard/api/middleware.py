@@ -7,6 +7,7 @@ The chain, outermost first (see :func:`dupeguard.api.app.create_app`)::
     InternalErrorMiddleware  an unexpected exception becomes a 500 envelope, logged with the id
                              (a database that is down, read-only or full: 503/507 instead)
     BodyLimitMiddleware      bodies over the limit become 413 before the app sees them
+    NulMiddleware            NUL characters in the path, query or a JSON body become 400
     FastAPI                  routes, dependencies, exception handlers (dupeguard.api.errors)
 
 Being inside the first two, 413 and 500 responses carry every header the others do.
@@ -23,6 +24,8 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import (
+    NUL_MESSAGE,
+    NulCharacter,
     PayloadTooLarge,
     database_failure,
     database_failure_response,
@@ -35,6 +38,7 @@ __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
     "BodyLimitMiddleware",
     "InternalErrorMiddleware",
+    "NulMiddleware",
     "RequestIdMiddleware",
     "request_id_of",
 ]
@@ -224,3 +228,64 @@ def _content_length(scope: Scope) -> int | None:
         return int(value)
     except ValueError:
         return None
+
+
+# A JSON escape of U+0000 that is not itself escaped (an even number of backslashes before it)
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
+class NulMiddleware:
+    """Refuse NUL (U+0000) in the path, the query string or a JSON body with a 400
+    ``validation_error``, on every database alike.
+
+    PostgreSQL cannot store NUL in text or JSON columns (SQLite can), so without this a NUL
+    would be saved on one database and be a 500 on the other. JSON bodies are checked as the
+    app reads them (the whole body, when its last chunk arrives; bodies are capped by
+    :class:`BodyLimitMiddleware`); CSV uploads are checked by the import's own parser.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        query = scope.get("query_string", b"")
+        if "\x00" in scope.get("path", "") or b"%00" in query or b"\x00" in query:
+            where = "path" if "\x00" in scope.get("path", "") else "query"
+            await _answer_nul(scope, receive, send, where)
+            return
+        content_type = Headers(scope=scope).get("content-type", "").lower()
+        if "json" not in content_type:
+            await self.app(scope, receive, send)
+            return
+
+        body = bytearray()
+
+        async def checked_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                body.extend(message.get("body", b""))
+                if not message.get("more_body", False) and _JSON_NUL.search(body):
+                    raise NulCharacter("body")
+            return message
+
+        tracked = _StartTracker(send)
+        try:
+            await self.app(scope, checked_receive, tracked)
+        except NulCharacter:
+            if tracked.started:
+                raise
+            await _answer_nul(scope, receive, send, "body")
+
+
+async def _answer_nul(scope: Scope, receive: Receive, send: Send, where: str) -> None:
+    response = error_response(
+        400,
+        "validation_error",
+        NUL_MESSAGE.format(where=where),
+        {"in": where},
+        request_id_of(scope),
+    )
+    await response(scope, receive, send)

@@ -268,9 +268,9 @@ def set_match_keys(
         f.name: f for f in session.scalars(select(Field).where(Field.entity_id == target.id))
     }
     missing = [n for n in fields if n not in by_name]
-    if missing:
-        raise NotFoundError(
-            f"no field {missing[0]!r} on entity {entity!r}", details={"field": "fields"}
+    if missing:  # the entity exists; a wrong name in the body is the body's fault
+        raise ValidationError(
+            f"fields: no field {missing[0]!r} on entity {entity!r}", details={"field": "fields"}
         )
     for name in fields:
         _refuse_ineligible(by_name[name])

@@ -238,10 +238,8 @@ def _authorised(session: Session, token: str | None, form_id: str) -> Form:
     ):
         raise InvalidKey("malformed form token")
     form = session.scalar(select(Form).where(Form.id == form_id, Form.token_hash == _hash(token)))
-    if form is None:
-        if session.scalar(select(Form.id).where(Form.id == form_id)) is None:
-            raise NotFoundError(f"no form {form_id!r}")
-        raise InvalidKey("wrong form token")
+    if form is None:  # one answer whether the form exists or not: ids must not be probed
+        raise NotFoundError(f"no form {form_id!r} takes this token")
     if not form.active:
         raise NotFoundError(f"form {form_id!r} is not accepting submissions")
     return form

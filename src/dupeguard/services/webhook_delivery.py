@@ -19,7 +19,9 @@ Each request carries::
 A 2xx answer within :data:`TIMEOUT` seconds is success; redirects are not followed (a 3xx is a
 failure, like any other status or a network error). Failures are retried after
 :data:`BACKOFF` (10 s, 1 min, 5 min, 30 min, 2 h, 6 h); after the last retry the delivery is
-``failed``. The target is checked against the SSRF rule again before every attempt.
+``failed``. The target is checked against the SSRF rule again before every attempt, and the
+attempt connects to the address that check resolved (:func:`~.webhooks.pin_target`), so a DNS
+answer that changes in between (rebinding) cannot point the request at a private address.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from .. import __version__
 from ..core.errors import ValidationError
 from ..store.session import begin_write, session_scope
 from ..store.tables import Webhook, WebhookDelivery, utcnow
-from .webhooks import Resolver, check_target
+from .webhooks import Resolver, pin_target
 
 __all__ = [
     "BACKOFF",
@@ -162,7 +164,7 @@ def _attempt(
 ) -> tuple[int | None, str | None]:
     """POST one delivery: ``(status, None)`` on success, ``(status or None, error)`` else."""
     try:
-        check_target(claim.url, allow_private=allow_private, resolve=resolve)
+        target = pin_target(claim.url, allow_private=allow_private, resolve=resolve)
     except ValidationError as exc:
         return None, exc.message
     body = json.dumps(claim.payload, separators=(",", ":"), ensure_ascii=False).encode()
@@ -173,8 +175,14 @@ def _attempt(
         "X-Dupeguard-Delivery": claim.id,
         "X-Dupeguard-Signature": sign(claim.secret, body),
     }
+    extensions: dict[str, Any] = {}
+    if target.address is not None:  # connect to the checked address, never resolve again
+        headers["Host"] = target.host_header
+        extensions["sni_hostname"] = target.server_name
     try:  # streamed and never read: a receiver cannot make us download a large answer
-        with client.stream("POST", claim.url, content=body, headers=headers) as response:
+        with client.stream(
+            "POST", target.url, content=body, headers=headers, extensions=extensions
+        ) as response:
             status = response.status_code
     except httpx.HTTPError as exc:
         return None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -10,7 +10,12 @@ allowed (``DUPEGUARD_WEBHOOK_ALLOW_PRIVATE``, for tests and closed networks), ev
 host resolves to must be public: loopback, private, link-local (cloud metadata), multicast,
 reserved and unspecified addresses are refused, so a webhook cannot be used to reach the
 server's own network (SSRF). The rule is checked again before every delivery, since DNS
-answers change. The signing secret is generated here and shown once, at creation.
+answers change, and the delivery then connects to the very address that was checked
+(:func:`pin_target`: resolve once, connect to that IP with the original ``Host`` header and TLS
+server name), so a DNS answer that changes between the check and the connection (DNS
+rebinding) cannot redirect it to a private address. The signing secret is generated here and
+shown once, at creation; it is stored as it is, since every delivery is signed with it
+(docs/SECURITY.md).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import ipaddress
 import secrets
 import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,6 +37,7 @@ from ..store.tables import Webhook, WebhookDelivery, new_id, utcnow
 __all__ = [
     "EVENTS",
     "SECRET_PREFIX",
+    "PinnedTarget",
     "check_target",
     "create_webhook",
     "delete_webhook",
@@ -38,6 +45,7 @@ __all__ = [
     "get_webhook",
     "list_deliveries",
     "list_webhooks",
+    "pin_target",
 ]
 
 EVENTS = ("record.created",)
@@ -123,12 +131,34 @@ def _bad_url(message: str) -> ValidationError:
     return ValidationError(f"url: {message}", details={"field": "url"})
 
 
+@dataclass(frozen=True)
+class PinnedTarget:
+    """Where to connect for a checked webhook URL: ``url`` with its host replaced by the
+    checked ``address``, plus the ``host_header`` and ``server_name`` (TLS SNI and certificate
+    check) of the original URL. ``address`` is None when private targets are allowed (no
+    check was made, so there is nothing to pin)."""
+
+    url: str
+    original_url: str
+    host_header: str
+    server_name: str
+    address: str | None
+
+
 def check_target(url: str, *, allow_private: bool = False, resolve: Resolver | None = None) -> str:
     """``url`` if a webhook may be delivered to it, else ``ValidationError`` saying why.
 
     Every address the host resolves to must be public (unless ``allow_private``); a host that
     does not resolve is refused.
     """
+    return pin_target(url, allow_private=allow_private, resolve=resolve).original_url
+
+
+def pin_target(
+    url: str, *, allow_private: bool = False, resolve: Resolver | None = None
+) -> PinnedTarget:
+    """Check ``url`` as :func:`check_target` does, resolving its host once, and say where to
+    connect: the first resolved address, every one of which was checked."""
     url = url.strip()
     if not url or len(url) > MAX_URL:
         raise _bad_url(f"an http(s) URL of at most {MAX_URL} characters")
@@ -141,8 +171,9 @@ def check_target(url: str, *, allow_private: bool = False, resolve: Resolver | N
         raise _bad_url("an http:// or https:// URL with a host")
     if parts.username is not None or parts.password is not None:
         raise _bad_url("credentials in the URL are not allowed; the deliveries are signed")
+    host_header = parts.netloc.rsplit("@", 1)[-1]
     if allow_private:
-        return url
+        return PinnedTarget(url, url, host_header, parts.hostname, None)
     try:
         addresses = list((resolve or _resolve)(parts.hostname, port))
     except (OSError, UnicodeError):
@@ -155,7 +186,11 @@ def check_target(url: str, *, allow_private: bool = False, resolve: Resolver | N
                 f"{parts.hostname!r} resolves to {address}, a loopback, private, link-local, "
                 "multicast or reserved address; webhooks go to public addresses only"
             )
-    return url
+    address = addresses[0].split("%", 1)[0]
+    literal = f"[{address}]" if ":" in address else address
+    netloc = f"{literal}:{parts.port}" if parts.port is not None else literal
+    pinned = parts._replace(netloc=netloc).geturl()
+    return PinnedTarget(pinned, url, host_header, parts.hostname, address)
 
 
 # --- management ----------------------------------------------------------------------------

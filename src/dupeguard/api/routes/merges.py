@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
@@ -16,6 +15,7 @@ from ...store.tables import AuditEntry, Entity, Merge, RecordLink, utcnow
 from ..deps import Reader, SessionDep, Writer, actor_of, region_of
 from ..errors import error_responses
 from ..idempotent import IdempotencyKey, run_idempotent
+from ..schemas.common import IsoDateTime
 from ..schemas.merges import (
     AuditEntryRead,
     AuditPage,
@@ -324,8 +324,8 @@ def audit_log(
         Query(min_length=1, max_length=36, description="The duplicate rule's id."),
     ] = None,
     actor: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
-    created_after: Annotated[datetime | None, Query(description="ISO 8601")] = None,
-    created_before: Annotated[datetime | None, Query(description="ISO 8601")] = None,
+    created_after: Annotated[IsoDateTime | None, Query(description="ISO 8601")] = None,
+    created_before: Annotated[IsoDateTime | None, Query(description="ISO 8601")] = None,
     limit: Annotated[int, Query(ge=1, le=svc.MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> AuditPage:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, status
@@ -18,6 +17,7 @@ from ...store.tables import ApiKey, List, Record
 from ..deps import AllowSave, Reader, SessionDep, Writer, actor_of, region_of
 from ..errors import error_responses
 from ..idempotent import IdempotencyKey, run_idempotent
+from ..schemas.common import IsoDateTime
 from ..schemas.detect import WorkspaceRead
 from ..schemas.records import (
     ActivityRead,
@@ -280,7 +280,7 @@ def list_records(
     entity: str,
     session: SessionDep,
     key: Reader,
-    created_after: Annotated[datetime | None, Query(description="ISO 8601")] = None,
+    created_after: Annotated[IsoDateTime | None, Query(description="ISO 8601")] = None,
     tag: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     list_id: Annotated[str | None, Query(min_length=1, max_length=36)] = None,
     include_deleted: bool = False,

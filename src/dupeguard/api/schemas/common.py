@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 
-__all__ = ["UTCDateTime"]
+__all__ = ["IsoDateTime", "UTCDateTime"]
 
 
 def _utc(value: datetime) -> datetime:
@@ -16,3 +16,22 @@ def _utc(value: datetime) -> datetime:
 
 
 UTCDateTime = Annotated[datetime, AfterValidator(_utc)]
+
+
+def _iso_only(value: object) -> object:
+    """Refuse what pydantic would read as a Unix timestamp (``0.5``, ``1700000000``): the API
+    documents ISO 8601 date-times, and a number is almost always a mistake."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError("an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z")
+    if isinstance(value, str | bytes):
+        text = value.decode(errors="replace") if isinstance(value, bytes) else value
+        try:
+            float(text.strip())
+        except ValueError:
+            return value
+        raise ValueError("an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z")
+    return value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
+"""A date-time the client sends: ISO 8601 only (not a number)."""

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .common import UTCDateTime
+from .common import IsoDateTime, UTCDateTime
 
 __all__ = ["DetectPair", "DetectRequest", "DetectResponse", "DetectScope", "WorkspaceRead"]
 
@@ -15,7 +14,7 @@ __all__ = ["DetectPair", "DetectRequest", "DetectResponse", "DetectScope", "Work
 class DetectScope(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    created_after: datetime | None = Field(default=None, description="ISO 8601.")
+    created_after: IsoDateTime | None = Field(default=None, description="ISO 8601.")
     tag: str | None = Field(default=None, min_length=1, max_length=100)
     list_id: str | None = Field(default=None, min_length=1, max_length=36)
 
