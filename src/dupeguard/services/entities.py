@@ -30,6 +30,7 @@ __all__ = [
     "list_entities",
     "list_fields",
     "match_key_fields",
+    "move_match_key",
     "set_match_keys",
     "update_field",
 ]
@@ -291,6 +292,31 @@ def set_match_keys(
             _backfill(session, target, field, region)
     session.flush()
     return [by_name[n] for n in fields]
+
+
+def move_match_key(
+    *,
+    session: Session,
+    workspace_id: str,
+    entity: str,
+    name: str,
+    up: bool,
+    region: str = "US",
+) -> list[Field]:
+    """Move the match key ``name`` one place up (higher priority) or down; at either end it
+    stays where it is. Returns the keys in their new order."""
+    target = entity_of(session=session, workspace_id=workspace_id, name=entity)
+    keys = [f.name for f in match_key_fields(session=session, entity_id=target.id)]
+    if name not in keys:
+        field_named(session=session, workspace_id=workspace_id, entity=entity, name=name)
+        raise ValidationError(f"field {name!r} is not a match key", details={"field": "match_key"})
+    at = keys.index(name)
+    to = at - 1 if up else at + 1
+    if 0 <= to < len(keys):
+        keys[at], keys[to] = keys[to], keys[at]
+    return set_match_keys(
+        session=session, workspace_id=workspace_id, entity=entity, fields=keys, region=region
+    )
 
 
 def _reseal(session: Session, field: Field, *, encrypt: bool) -> None:

@@ -43,6 +43,7 @@ __all__ = [
     "get_form",
     "list_forms",
     "list_submissions",
+    "public_form",
     "rotate_token",
     "submit_public",
     "update_form",
@@ -243,6 +244,12 @@ def _authorised(session: Session, token: str | None, form_id: str) -> Form:
     if not form.active:
         raise NotFoundError(f"form {form_id!r} is not accepting submissions")
     return form
+
+
+def public_form(*, session: Session, token: str | None, form_id: str) -> Form:
+    """The form a public page shows: the same token and ``active`` checks as a submission
+    (``InvalidKey`` for a missing or wrong token, ``NotFoundError`` for no such form)."""
+    return _authorised(session, token, form_id)
 
 
 def _mapped(form: Form, values: Mapping[str, Any]) -> dict[str, Any]:

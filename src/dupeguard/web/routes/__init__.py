@@ -8,7 +8,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from .dashboard import router as dashboard
+from .entities import router as entities
+from .forms import router as forms
 from .records import router as records
 from .session import router as session
 
-ROUTERS: list[APIRouter] = [session, dashboard, records]
+ROUTERS: list[APIRouter] = [session, dashboard, records, entities, forms]

@@ -40,3 +40,18 @@
     }
   };
 })();
+
+// --- entities → fields (ui-settings) ---
+// <input type=checkbox data-autosubmit> saves at once: changing it submits its form, so the
+// form's Save button (class js-hide, for pages without JavaScript) is hidden.
+(function () {
+  "use strict";
+  document.documentElement.classList.add("js");
+  document.addEventListener("change", function (event) {
+    var el = event.target;
+    if (el instanceof HTMLInputElement && el.type === "checkbox" &&
+        el.hasAttribute("data-autosubmit") && el.form) {
+      el.form.requestSubmit();
+    }
+  });
+})();
