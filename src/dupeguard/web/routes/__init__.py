@@ -8,7 +8,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from .dashboard import router as dashboard
+from .imports import router as imports
 from .records import router as records
 from .session import router as session
 
-ROUTERS: list[APIRouter] = [session, dashboard, records]
+ROUTERS: list[APIRouter] = [session, dashboard, records, imports]
