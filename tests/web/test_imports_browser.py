@@ -61,6 +61,9 @@ def test_import_with_preview_progress_and_report(
     assert go.inner_text() == "Preview Import"
     page.get_by_label("Last Name").select_option("")
     screenshot(page, "import-mapping")
+    page.set_viewport_size({"width": 375, "height": 800})  # phone width: nothing spills over
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    page.set_viewport_size({"width": 1200, "height": 800})
     go.click()
     page.wait_for_url("**/preview")
 

@@ -208,6 +208,31 @@ def test_off_mode_starts_directly_and_members_may_import(
     assert client.post(mapping_url, data=form).headers["location"].endswith("/preview")
 
 
+def test_a_bad_mapping_is_shown_again_with_the_choices_kept(
+    live_server: LiveServer, client: httpx.Client, ui_user: Callable[..., UiUser]
+) -> None:
+    sign_in(client, ui_user())
+    mapping_url = upload(client, CSV).headers["location"]
+    page = client.get(mapping_url).text
+    form = {
+        "csrf_token": csrf_of(page),
+        "form_nonce": _nonce(page),
+        "map-0": "email",
+        "map-1": "email",
+        "map-2": "last_name",
+        "map-3": "",
+        "dedup_mode": "update",
+        "action": "start",
+    }
+    answer = client.post(mapping_url, data=form)
+    assert answer.status_code == 400
+    assert "both map to field &#39;email&#39;" in answer.text
+    assert [selected(answer.text, i) for i in range(4)] == ["email", "email", "last_name", None]
+    assert '<option value="update" selected>' in answer.text
+    form["map-1"] = "first_name"  # corrected, the same form (its nonce was freed) goes through
+    assert client.post(mapping_url, data=form).status_code == 303
+
+
 def test_no_match_keys_reads_start_import(
     client: httpx.Client, ui_user: Callable[..., UiUser]
 ) -> None:
