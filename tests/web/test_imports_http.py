@@ -250,7 +250,8 @@ def test_bad_files_get_a_clear_message_and_nothing_is_stored(
     cases = {
         b"email,name\nada@example.com,Ada,extra\n": "line 2",
         b"email,name\n\xff\xfe\xfa,x\n": "not UTF-8",
-        b"": "",
+        b"": "the file is empty",
+        b"email,name\n": "no data rows",
     }
     for content, words in cases.items():
         answer = upload(client, content)
