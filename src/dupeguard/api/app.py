@@ -31,6 +31,7 @@ from ..settings import Settings, get_settings
 from ..store.session import make_engine
 from ..web import SecurityHeadersMiddleware
 from ..web import install as install_web
+from ..web.routes.imports import UPLOAD_PATH, UPLOAD_SLACK
 from .errors import document_conventions, install_error_handlers
 from .middleware import (
     DEFAULT_MAX_BODY_SIZE,
@@ -72,7 +73,8 @@ def create_app(
     """A ready application for ``settings`` (default: from the environment).
 
     ``max_body_size`` caps request bodies in bytes (default 10 MiB; larger is 413);
-    ``import_max_bytes`` caps CSV uploads to ``POST /v1/imports`` instead (default 50 MiB).
+    ``import_max_bytes`` caps CSV uploads to ``POST /v1/imports`` and the web UI's upload form
+    instead (default 50 MiB).
     """
     settings = settings if settings is not None else get_settings()
     if max_body_size < 0 or import_max_bytes < 0:
@@ -122,7 +124,11 @@ def create_app(
             Middleware(
                 BodyLimitMiddleware,
                 max_body_size=max_body_size,
-                path_limits={IMPORT_PATH: import_max_bytes},
+                path_limits={
+                    IMPORT_PATH: import_max_bytes,
+                    # the web UI's upload form: the file plus its other form parts
+                    UPLOAD_PATH: import_max_bytes + UPLOAD_SLACK,
+                },
             ),
             Middleware(NulMiddleware),
         ],

@@ -10,7 +10,8 @@ from fastapi import APIRouter
 from .dashboard import router as dashboard
 from .entities import router as entities
 from .forms import router as forms
+from .imports import router as imports
 from .records import router as records
 from .session import router as session
 
-ROUTERS: list[APIRouter] = [session, dashboard, records, entities, forms]
+ROUTERS: list[APIRouter] = [session, dashboard, records, entities, forms, imports]

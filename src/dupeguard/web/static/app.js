@@ -54,4 +54,53 @@
       el.form.requestSubmit();
     }
   });
+// --- Import (web/routes/imports.py) -------------------------------------------------------
+(function () {
+  "use strict";
+
+  // Mapping step: the button reads "Preview Import" when duplicate detection applies (Skip or
+  // Update, and the entity has match keys), else "Start Import". The server decides the same
+  // way whatever the button says.
+  var mode = document.querySelector("select[data-import-mode]");
+  var go = document.getElementById("import-go");
+  if (mode && go) {
+    var sync = function () {
+      var previews = mode.hasAttribute("data-has-keys") && mode.value !== "off";
+      go.textContent = previews ? "Preview Import" : "Start Import";
+      go.value = previews ? "preview" : "start";
+    };
+    mode.addEventListener("change", sync);
+    sync();
+  }
+
+  // Upload: a file over the import limit is refused before it is sent.
+  var file = document.querySelector("input[type=file][data-max-bytes]");
+  if (file) {
+    file.addEventListener("change", function () {
+      var limit = Number(file.getAttribute("data-max-bytes"));
+      var big = file.files && file.files[0] && file.files[0].size > limit;
+      file.setCustomValidity(big ? file.getAttribute("data-too-large") : "");
+      if (big) file.reportValidity();
+    });
+  }
+
+  // Progress: poll the JSON status, move the <progress>, reload when the import is done.
+  var box = document.querySelector("[data-import-progress]");
+  if (box) {
+    var bar = box.querySelector("progress");
+    var text = document.getElementById("progress-text");
+    var poll = function () {
+      fetch(box.getAttribute("data-status-url"), { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+        .then(function (s) {
+          bar.max = Math.max(s.row_count, 1);
+          bar.value = s.processed_rows;
+          bar.textContent = Math.round(s.progress * 100) + "%";
+          if (text) text.textContent = s.processed_rows.toLocaleString() + " of " + s.row_count.toLocaleString() + " rows";
+          if (s.done) { window.location.reload(); } else { window.setTimeout(poll, 1000); }
+        })
+        .catch(function () { window.setTimeout(poll, 3000); });
+    };
+    window.setTimeout(poll, 500);
+  }
 })();
