@@ -8,7 +8,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from .dashboard import router as dashboard
+from .duplicates import router as duplicates
 from .records import router as records
 from .session import router as session
 
-ROUTERS: list[APIRouter] = [session, dashboard, records]
+ROUTERS: list[APIRouter] = [session, dashboard, records, duplicates]
