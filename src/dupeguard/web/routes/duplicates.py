@@ -196,8 +196,16 @@ def next_item(
 
 
 def _next_path(
-    session: Session, viewer: Viewer, after: str | None, entity: str | None, min_score: str | None
+    session: Session,
+    viewer: Viewer,
+    after: str | None,
+    entity: str | None,
+    min_score: str | None,
+    *,
+    wrap: bool = False,
 ) -> str:
+    """The next set's page (the queue when there is none). ``wrap`` (after a decision: the
+    decided set left the queue) starts again from the top when nothing follows."""
     filters = _filters(entity, min_score)
     try:
         found = sets.next_set(
@@ -207,6 +215,16 @@ def _next_path(
             entity=entity,
             min_similarity=_score(min_score),
         )
+        if found is None and wrap and after:
+            found = sets.next_set(
+                session=session,
+                workspace_id=viewer.workspace_id,
+                after_set_id=None,
+                entity=entity,
+                min_similarity=_score(min_score),
+            )
+            if found is not None and found.id == after:
+                found = None
     except (ValidationError, NotFoundError):
         found, filters = None, {}
     return _url("/duplicates" if found is None else f"/duplicates/{found.id}", **filters)
@@ -340,7 +358,7 @@ def merge_set(
             f"Merged {count} record{'' if count == 1 else 's'} into {item.primary_id}.",
             "success",
         )
-        return _next_path(session, viewer, set_id, entity, min_score)
+        return _next_path(session, viewer, set_id, entity, min_score, wrap=True)
 
     return _guarded(request, viewer, work, f"/duplicates/{set_id}")
 
@@ -378,7 +396,7 @@ def not_duplicate(
             actor=viewer.actor,
         )
         flash(request, "Marked as not a duplicate.", "success")
-        return _next_path(session, viewer, set_id, entity, min_score)
+        return _next_path(session, viewer, set_id, entity, min_score, wrap=True)
 
     return _guarded(request, viewer, work, f"/duplicates/{set_id}")
 
