@@ -211,6 +211,7 @@ def test_start_a_job_and_watch_it_finish(
     seed(live_server, user.workspace_id, PEOPLE)
     browser_sign_in(page, user, "/duplicates")
     assert page.locator("#queue-empty").is_visible()
+    page.get_by_label("Entity", exact=True).nth(1).select_option("contact")
     page.get_by_label("Threshold (0–1)").fill("0.3")
     page.get_by_role("button", name="Start duplicate job").click()
     assert "/duplicates/jobs/" in page.url
