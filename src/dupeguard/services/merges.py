@@ -66,9 +66,11 @@ __all__ = [
     "list_merges",
     "merge",
     "merged_values",
+    "merges_by_id",
     "moved_counts",
     "undo",
     "undo_deadline",
+    "undoable",
 ]
 
 MAX_DUPLICATES = 10
@@ -480,6 +482,27 @@ def get_merge(*, session: Session, workspace_id: str, merge_id: str) -> Merge:
     if item is None:
         raise NotFoundError(f"no merge {merge_id!r} in this workspace")
     return item
+
+
+def merges_by_id(*, session: Session, workspace_id: str, merge_ids: Iterable[str]) -> list[Merge]:
+    """The workspace's merges among ``merge_ids`` (by primary key; e.g. the ids a record's
+    ``merged`` activities name), newest first."""
+    ids = list(dict.fromkeys(merge_ids))
+    if not ids:
+        return []
+    return list(
+        session.scalars(
+            select(Merge)
+            .where(Merge.id.in_(ids), Merge.workspace_id == workspace_id)
+            .order_by(Merge.created_at.desc(), Merge.id.desc())
+        )
+    )
+
+
+def undoable(item: Merge, *, now: datetime | None = None) -> bool:
+    """Not undone yet and within :data:`UNDO_WINDOW` (the undo may still refuse a record that
+    changed since)."""
+    return item.undone_at is None and (now or utcnow()) <= undo_deadline(item)
 
 
 def _restorable(stored: Mapping[str, Any], encrypted: Iterable[str]) -> dict[str, Any]:

@@ -43,6 +43,8 @@ __all__ = [
     "list_sets",
     "mark_not_duplicate",
     "members_of",
+    "next_set",
+    "open_sets_of_record",
     "reopen",
     "resolve_by_merge",
 ]
@@ -134,6 +136,57 @@ def list_sets(
     )
     next_cursor = _encode_cursor(found[limit - 1]) if len(found) > limit else None
     return found[:limit], next_cursor
+
+
+def next_set(
+    *,
+    session: Session,
+    workspace_id: str,
+    after_set_id: str | None,
+    entity: str | None = None,
+    min_similarity: float | None = None,
+) -> DuplicateRecordSet | None:
+    """The open set after ``after_set_id`` in the queue's order (the first one without it or
+    when that set is gone): the review's "next" (one keyset step of :func:`list_sets`)."""
+    cursor = None
+    if after_set_id:
+        current = session.scalar(
+            select(DuplicateRecordSet).where(
+                DuplicateRecordSet.id == after_set_id,
+                DuplicateRecordSet.workspace_id == workspace_id,
+            )
+        )
+        if current is not None:
+            cursor = _encode_cursor(current)
+    found, _ = list_sets(
+        session=session,
+        workspace_id=workspace_id,
+        entity=entity,
+        min_similarity=min_similarity,
+        limit=1,
+        cursor=cursor,
+    )
+    return found[0] if found else None
+
+
+def open_sets_of_record(
+    *, session: Session, workspace_id: str, record_id: str, limit: int = 20
+) -> list[DuplicateRecordSet]:
+    """The open sets that hold ``record_id`` (from jobs and duplicate-rule reports), highest
+    similarity first: the record's duplicate alerts (``ix_duplicate_set_members_record``)."""
+    held = select(DuplicateSetMember.set_id).where(DuplicateSetMember.record_id == record_id)
+    return list(
+        session.scalars(
+            select(DuplicateRecordSet)
+            .where(
+                DuplicateRecordSet.workspace_id == workspace_id,
+                DuplicateRecordSet.status == "open",
+                DuplicateRecordSet.id.in_(held),
+            )
+            .order_by(DuplicateRecordSet.max_similarity.desc(), DuplicateRecordSet.id.desc())
+            .limit(limit)
+        )
+    )
 
 
 def members_of(*, session: Session, set_ids: Sequence[str]) -> dict[str, list[DuplicateSetMember]]:

@@ -8,10 +8,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from .dashboard import router as dashboard
+from .duplicates import router as duplicates
 from .entities import router as entities
 from .forms import router as forms
 from .imports import router as imports
 from .records import router as records
 from .session import router as session
 
-ROUTERS: list[APIRouter] = [session, dashboard, records, entities, forms, imports]
+ROUTERS: list[APIRouter] = [session, dashboard, records, entities, forms, imports, duplicates]

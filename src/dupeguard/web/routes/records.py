@@ -15,6 +15,7 @@ from ...services.entities import list_entities
 from ...store.tables import Record
 from ..auth import ViewerDep
 from ..pages import Pager, flash, page_router, render
+from .duplicates import record_review
 
 router = page_router()
 
@@ -105,5 +106,8 @@ def record_detail(
             "encrypted": encrypted,
             "tags": svc.tags_of(session=session, record_ids=[record.id])[record.id],
             "activity": activity,
+            **record_review(  # duplicate alerts and merges (web/routes/duplicates.py)
+                session=session, workspace_id=viewer.workspace_id, record=record, activity=activity
+            ),
         },
     )

@@ -102,5 +102,67 @@
         .catch(function () { window.setTimeout(poll, 3000); });
     };
     window.setTimeout(poll, 500);
+// --- Duplicates review (web/routes/duplicates.py) ---------------------------------------
+// Keyboard shortcuts: an element with data-key="m" (several keys space-separated) is clicked
+// when that key is pressed, unless focus is in a text field, a select or a text area (or a
+// modifier key is held). The page shows the legend; buttons carry aria-keyshortcuts.
+// The job page polls its JSON status while the job runs and reloads when it ends.
+// On the review page, choosing another survivor shows what "Automatic" keeps for it.
+(function () {
+  "use strict";
+
+  function typing(el) {
+    if (!(el instanceof Element)) return false;
+    if (el.isContentEditable || el.closest("textarea, select")) return true;
+    if (el instanceof HTMLInputElement) {
+      return ["radio", "checkbox", "button", "submit", "reset"].indexOf(el.type) < 0;
+    }
+    return false;
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (typing(document.activeElement) || typing(event.target)) return;
+    var key = (event.key || "").toLowerCase();
+    if (key.length !== 1 || !/[a-z]/.test(key)) return;
+    var targets = document.querySelectorAll("[data-key]");
+    for (var i = 0; i < targets.length; i++) {
+      var el = targets[i];
+      if (el.getAttribute("data-key").split(/\s+/).indexOf(key) >= 0 && !el.disabled) {
+        event.preventDefault();
+        el.click();
+        return;
+      }
+    }
+  });
+
+  document.addEventListener("change", function (event) {
+    var el = event.target;
+    if (!(el instanceof HTMLInputElement) || !el.hasAttribute("data-survivor")) return;
+    document.querySelectorAll("[data-auto-for]").forEach(function (span) {
+      span.hidden = span.getAttribute("data-auto-for") !== el.value;
+    });
+  });
+
+  var job = document.querySelector("[data-job-status]");
+  if (job && job.getAttribute("data-job-active") === "1" && window.fetch) {
+    var bar = document.getElementById("job-progress");
+    var percent = document.getElementById("job-percent");
+    var status = document.getElementById("job-status");
+    var stage = document.getElementById("job-stage");
+    var poll = function () {
+      fetch(job.getAttribute("data-job-status"), { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+        .then(function (data) {
+          bar.value = data.progress;
+          percent.textContent = Math.round(data.progress * 100) + "%";
+          status.textContent = data.status;
+          stage.textContent = data.stage || "";
+          if (data.active) window.setTimeout(poll, 700);
+          else window.location.reload();
+        })
+        .catch(function () { window.setTimeout(poll, 3000); });
+    };
+    window.setTimeout(poll, 300);
   }
 })();
