@@ -40,7 +40,6 @@
     }
   };
 })();
-
 // --- entities → fields (ui-settings) ---
 // <input type=checkbox data-autosubmit> saves at once: changing it submits its form, so the
 // form's Save button (class js-hide, for pages without JavaScript) is hidden.
@@ -54,6 +53,7 @@
       el.form.requestSubmit();
     }
   });
+})();
 // --- Import (web/routes/imports.py) -------------------------------------------------------
 (function () {
   "use strict";
@@ -102,6 +102,8 @@
         .catch(function () { window.setTimeout(poll, 3000); });
     };
     window.setTimeout(poll, 500);
+  }
+})();
 // --- Duplicates review (web/routes/duplicates.py) ---------------------------------------
 // Keyboard shortcuts: an element with data-key="m" (several keys space-separated) is clicked
 // when that key is pressed, unless focus is in a text field, a select or a text area (or a
