@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from .audit import router as audit
 from .dashboard import router as dashboard
 from .records import router as records
+from .rules import router as rules
 from .session import router as session
 
-ROUTERS: list[APIRouter] = [session, dashboard, records]
+ROUTERS: list[APIRouter] = [session, dashboard, records, rules, audit]
