@@ -304,3 +304,26 @@ def test_audit_log_filters_and_pages(
     assert bad.status_code == 200 and "since: a date such as" in bad.text
     stale = client.get("/audit", params={"after": "garbage"})
     assert stale.status_code == 200 and "cursor" in stale.text
+
+
+@SQLITE_ONLY
+def test_dashboard_counts_stop_at_the_cap(
+    live_server: LiveServer, ui_user: Callable[..., UiUser]
+) -> None:
+    from dupeguard.services.browse import overview
+
+    user = ui_user()
+    with session_scope(live_server.sessions) as session:
+        intake.submit_many(
+            session=session,
+            workspace_id=user.workspace_id,
+            entity="contact",
+            rows=[intake.Inbound({"first_name": f"P{i}"}) for i in range(5)],
+            source="api",
+        )
+    with session_scope(live_server.sessions) as session:
+        exact = overview(session=session, workspace_id=user.workspace_id)
+        capped = overview(session=session, workspace_id=user.workspace_id, count_cap=3)
+    assert exact.record_counts["contact"] == 5 and exact.record_counts["lead"] == 0
+    assert not exact.capped
+    assert capped.record_counts["contact"] == 3 and capped.capped == {"contact"}
