@@ -189,13 +189,13 @@ def test_keyboard_shortcuts(page: Any, live_server: LiveServer, reviewed: UiUser
     page.wait_for_url(lambda url: url != first)
     second = page.url
     assert "/duplicates/" in second
-    page.keyboard.press("n")  # not a duplicate
-    page.wait_for_load_state()
+    with page.expect_navigation():  # the form posts, then redirects to the next set
+        page.keyboard.press("n")  # not a duplicate
     assert "Marked as not a duplicate." in page.get_by_role("status").first.inner_text()
     assert len(open_sets(live_server, reviewed.workspace_id)) == 1
     page.goto(first)
-    page.keyboard.press("m")  # merge with the defaults
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.keyboard.press("m")  # merge with the defaults
     assert "Merged 1 record into" in page.get_by_role("status").first.inner_text()
     assert open_sets(live_server, reviewed.workspace_id) == []
 

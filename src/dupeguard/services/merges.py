@@ -822,6 +822,7 @@ def audit_entries(
     workspace_id: str,
     kind: str | None = None,
     entity: str | None = None,
+    source: str | None = None,
     record_id: str | None = None,
     rule_id: str | None = None,
     actor: str | None = None,
@@ -831,13 +832,17 @@ def audit_entries(
     cursor: str | None = None,
 ) -> tuple[list[AuditEntry], str | None]:
     """The audit log, newest first (keyset on created_at, id). Every filter is a bound
-    parameter; ``record_id`` matches the entry's record or one of its matched ids."""
+    parameter; ``record_id`` matches the entry's record or one of its matched ids. Every
+    filter narrows the walk down the ``(workspace_id, created_at)`` index, which stops at
+    ``limit`` + 1 rows."""
     _check_limit(limit)
     query = select(AuditEntry).where(AuditEntry.workspace_id == workspace_id)
     if kind is not None:
         query = query.where(AuditEntry.kind == kind)
     if entity is not None:
         query = query.where(AuditEntry.entity == entity)
+    if source is not None:
+        query = query.where(AuditEntry.source == source)
     if record_id is not None:
         query = query.where(
             or_(

@@ -7,12 +7,24 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from .audit import router as audit
 from .dashboard import router as dashboard
 from .duplicates import router as duplicates
 from .entities import router as entities
 from .forms import router as forms
 from .imports import router as imports
 from .records import router as records
+from .rules import router as rules
 from .session import router as session
 
-ROUTERS: list[APIRouter] = [session, dashboard, records, entities, forms, imports, duplicates]
+ROUTERS: list[APIRouter] = [
+    session,
+    dashboard,
+    records,
+    entities,
+    forms,
+    imports,
+    duplicates,
+    rules,
+    audit,
+]
