@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Text, and_, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..core.errors import ValidationError
@@ -146,21 +147,39 @@ def browse_records(
         rows = list(session.scalars(after.order_by(*newest_first).limit(limit + 1)))
         more = len(rows) > limit
         rows = rows[:limit]
-        return Browse(rows, _encode(rows[-1]) if more and rows else None, encrypted=encrypted)
+        cursor_out = _encode(rows[-1].created_at, rows[-1].id) if more and rows else None
+        return Browse(rows, cursor_out, encrypted=encrypted)
     needle = query.casefold()
     hidden = set(encrypted)
-    window = list(session.scalars(after.order_by(*newest_first).limit(scan_budget)))
+    # the window: the next scan_budget records, newest first (their positions only)
+    window = session.execute(
+        after.with_only_columns(Record.created_at, Record.id)
+        .order_by(*newest_first)
+        .limit(scan_budget)
+    ).all()
+    if not window:
+        return Browse([], None, scanned=0, exhaustive=True, encrypted=encrypted)
+    oldest = window[-1]
+    inside = after.where(~_older_than(oldest.created_at, oldest.id))
+    if _prefilter(needle):
+        # the database keeps the records whose stored JSON text holds the text (cheap, in C);
+        # each is then checked field by field (the JSON also holds field names)
+        pattern = "%" + re.sub(r"([\\%_])", r"\\\1", needle) + "%"
+        inside = inside.where(func.lower(cast(Record.data, Text)).like(pattern, escape="\\"))
     matches: list[Record] = []
-    last_read: Record | None = None
-    for record in window:
-        last_read = record
+    for record in session.scalars(inside.order_by(*newest_first)):
         if _contains(record.data, needle, hidden):
             matches.append(record)
             if len(matches) == limit:
                 break
-    reached_end = len(window) < scan_budget and (last_read is None or last_read is window[-1])
-    next_cursor = None if reached_end or last_read is None else _encode(last_read)
-    scanned = window.index(last_read) + 1 if last_read is not None else 0
+    full = len(matches) == limit
+    last_id = matches[-1].id if full else oldest.id
+    scanned = next(i for i, row in enumerate(window) if row.id == last_id) + 1
+    reached_end = len(window) < scan_budget and not full
+    next_cursor = None
+    if not reached_end:
+        last = matches[-1] if full else oldest
+        next_cursor = _encode(last.created_at, last.id)
     return Browse(
         matches,
         next_cursor,
@@ -168,6 +187,12 @@ def browse_records(
         exhaustive=reached_end,
         encrypted=encrypted,
     )
+
+
+def _prefilter(needle: str) -> bool:
+    """Whether stored JSON text can be searched for ``needle`` as is: printable ASCII without
+    quotes or backslashes (JSON escapes those, control and non-ASCII characters)."""
+    return all(" " <= c <= "~" for c in needle) and '"' not in needle and "\\" not in needle
 
 
 def _lookup(
@@ -241,8 +266,8 @@ def _older_than(created_at: datetime, record_id: str) -> Any:
     )
 
 
-def _encode(record: Record) -> str:
-    raw = json.dumps([record.created_at.isoformat(), record.id]).encode()
+def _encode(created_at: datetime, record_id: str) -> str:
+    raw = json.dumps([created_at.isoformat(), record_id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
