@@ -169,8 +169,14 @@ def start_server(url: str) -> tuple[subprocess.Popen[str], str]:
         if not line and proc.poll() is not None:
             raise SystemExit(f"dupeguard serve exited with {proc.returncode}")
         found = re.search(r"serving (http://\S+)", line)
-        if found:
-            return proc, found.group(1)
+        if found:  # printed before the socket listens: wait until the app answers
+            while time.monotonic() < deadline:
+                try:
+                    if httpx.get(found.group(1) + "/health", timeout=5).status_code == 200:
+                        return proc, found.group(1)
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.2)
     proc.terminate()
     raise SystemExit("dupeguard serve did not start in 300 s")
 

@@ -160,7 +160,12 @@ def browse_records(
     if not window:
         return Browse([], None, scanned=0, exhaustive=True, encrypted=encrypted)
     oldest = window[-1]
-    inside = after.where(~_older_than(oldest.created_at, oldest.id))
+    # the window's bound as a range on the listing index (a NOT over _older_than is not one:
+    # SQLite would read on to the entity's oldest record)
+    inside = after.where(
+        Record.created_at >= oldest.created_at,
+        or_(Record.created_at > oldest.created_at, Record.id >= oldest.id),
+    )
     if _prefilter(needle):
         # the database keeps the records whose stored JSON text holds the text (cheap, in C);
         # each is then checked field by field (the JSON also holds field names)
