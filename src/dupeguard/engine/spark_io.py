@@ -36,6 +36,7 @@ __all__ = [
     "INSTALL_HINT",
     "ROW",
     "SparkFailure",
+    "check_local_input",
     "check_master",
     "read_input",
     "require_pyspark",
@@ -143,6 +144,9 @@ def start_session(
         "spark.sql.execution.arrow.maxRecordsPerBatch": "20000",
         "spark.sql.session.timeZone": "UTC",
     }
+    if shuffle_partitions is None and master is not None and master.startswith("local"):
+        # one machine: a few partitions per core (Spark's default of 200 is made for clusters)
+        shuffle_partitions = 4 * (os.cpu_count() or 1)
     if shuffle_partitions is not None:
         settings["spark.sql.shuffle.partitions"] = str(shuffle_partitions)
     settings.update(conf or {})
@@ -210,6 +214,18 @@ def _local(path: str) -> Path | None:
     return Path(path)
 
 
+def check_local_input(path: str) -> Path | None:
+    """For a path on this machine, the local reader's first checks (cheap: before Spark
+    starts); ``None`` for a URL only Spark can check."""
+    local = _local(path)
+    if local is not None:
+        if not local.exists():
+            raise InputError(f"Input file {local} does not exist.")
+        if local.is_file() and local.stat().st_size == 0:
+            raise InputError(f"Input file {local} is empty (0 bytes).")
+    return local
+
+
 def _kind(path: str, local: Path | None, fmt: str | None) -> str:
     kinds = {"csv": "csv", "tsv": "tsv", "tab": "tsv", "parquet": "parquet", "pq": "parquet"}
     kinds.update(jsonl="jsonl", ndjson="jsonl", json="jsonl")
@@ -260,12 +276,7 @@ def read_input(
     id column exists, and every id is present and unique."""
     from pyspark.sql import functions as F
 
-    local = _local(path)
-    if local is not None:
-        if not local.exists():
-            raise InputError(f"Input file {local} does not exist.")
-        if local.is_file() and local.stat().st_size == 0:
-            raise InputError(f"Input file {local} is empty (0 bytes).")
+    local = check_local_input(path)
     shown = str(local) if local is not None else path
     kind = _kind(path, local, fmt)
     try:
