@@ -81,8 +81,7 @@ def scan(
     region: Annotated[str, typer.Option(help="Default phone region (ISO code).")] = "US",
     engine: Annotated[Engine, typer.Option(help="Matching engine.")] = Engine.local,
     spark_master: Annotated[
-        str | None,
-        typer.Option(help="Spark master URL for --engine spark (default local[*]).")
+        str | None, typer.Option(help="Spark master URL for --engine spark (default local[*]).")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary.")] = False,
 ) -> None:

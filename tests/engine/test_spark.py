@@ -18,12 +18,16 @@ from dupeguard.engine.schema import fields_for
 from dupeguard.synthetic import generate_contacts, write
 
 if importlib.util.find_spec("pyspark") is None:
-    pytest.skip("PySpark is not installed (pip install 'dupeguard[spark]')", allow_module_level=True)
+    pytest.skip(
+        "PySpark is not installed (pip install 'dupeguard[spark]')", allow_module_level=True
+    )
 if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-    pytest.skip("no Java runtime for Spark (java not on PATH, JAVA_HOME unset)", allow_module_level=True)
+    pytest.skip(
+        "no Java runtime for Spark (java not on PATH, JAVA_HOME unset)", allow_module_level=True
+    )
 
-from dupeguard.engine.spark import scan_path  # noqa: E402
-from dupeguard.engine.spark_io import check_master, read_input, start_session  # noqa: E402
+from dupeguard.engine.spark import scan_path
+from dupeguard.engine.spark_io import check_master, read_input, start_session
 
 RECORDS = 2_500
 
@@ -123,5 +127,5 @@ def test_master_urls_spark_cannot_use_are_refused_before_a_jvm_starts(master: st
 
 
 def test_an_unreachable_standalone_master_is_refused_at_once() -> None:
-    with pytest.raises(ConfigError, match="cannot reach the Spark master at 127.0.0.1:1"):
+    with pytest.raises(ConfigError, match=r"cannot reach the Spark master at 127\.0\.0\.1:1"):
         check_master("spark://127.0.0.1:1")

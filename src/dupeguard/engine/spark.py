@@ -195,8 +195,7 @@ def _pair_columns(
         j = index[d.name]
         if d.numeric:
             left, right = (
-                frame[f"p{j}_{side}"].cast(pl.Float64).fill_null(np.nan).to_numpy()
-                for side in "lr"
+                frame[f"p{j}_{side}"].cast(pl.Float64).fill_null(np.nan).to_numpy() for side in "lr"
             )
             out[d.name] = NumericColumn(left.astype(np.float64), right.astype(np.float64))
         else:
@@ -459,7 +458,9 @@ def _scan(
     pairs = None
     for i in range(len(plan.blocking)):
         order = Window.partitionBy(f"k{i}").orderBy(f"s{i}", "tie", ROW)
-        following = [F.lead(ROW, step).over(order).alias(f"n{step}") for step in range(1, window + 1)]
+        following = [
+            F.lead(ROW, step).over(order).alias(f"n{step}") for step in range(1, window + 1)
+        ]
         rule_pairs = (
             prepared.where(F.col(f"k{i}").isNotNull())
             .select(F.col(ROW).alias("a"), *following)
@@ -501,7 +502,9 @@ def _scan(
     # 3. estimate: summed pattern statistics + the random-pair level rates, fit on the driver
     keys = _tf_keys(plan)
     pattern_schema = ", ".join(
-        [f"g{j} tinyint" for j in range(k)] + ["n double"] + [f"lt{q} double" for q in range(len(keys))]
+        [f"g{j} tinyint" for j in range(k)]
+        + ["n double"]
+        + [f"lt{q} double" for q in range(len(keys))]
     )
     summed = (
         compared.mapInArrow(_patterns_fn(layout, pattern_schema), pattern_schema)
@@ -510,7 +513,11 @@ def _scan(
         .toArrow()
     )
     stats = _stats(pl.from_arrow(summed), k, keys)  # type: ignore[arg-type]
-    background = random_levels(plan, _random_gammas(prepared, with_values, layout, compared_schema, n_records, k), n_records)
+    background = random_levels(
+        plan,
+        _random_gammas(prepared, with_values, layout, compared_schema, n_records, k),
+        n_records,
+    )
     model = fit(plan, stats, background)
     shared = spark.sparkContext.broadcast(model.to_dict())
 
@@ -622,7 +629,10 @@ def _clusters(prepared: DataFrame, matched: DataFrame, F: Any) -> DataFrame:
     )
     members = labels.join(
         prepared.select(
-            F.col(ROW).alias("node"), "id", (-F.col("comp")).alias("rank_c"), created.alias("rank_t")
+            F.col(ROW).alias("node"),
+            "id",
+            (-F.col("comp")).alias("rank_c"),
+            created.alias("rank_t"),
         ),
         "node",
     )

@@ -23,7 +23,9 @@ def _large_star(edges: DataFrame) -> DataFrame:
     """Connect every larger neighbour of a node to the node's smallest neighbour (or itself)."""
     from pyspark.sql import functions as F
 
-    both = edges.select("a", "b").unionByName(edges.select(F.col("b").alias("a"), F.col("a").alias("b")))
+    both = edges.select("a", "b").unionByName(
+        edges.select(F.col("b").alias("a"), F.col("a").alias("b"))
+    )
     smallest = both.groupBy("a").agg(F.least(F.min("b"), F.col("a")).alias("m"))
     return (
         both.where(F.col("b") > F.col("a"))
@@ -37,9 +39,9 @@ def _small_star(edges: DataFrame) -> DataFrame:
     """Connect a node and its smaller neighbours to the smallest of them."""
     from pyspark.sql import functions as F
 
-    oriented = edges.select(
-        F.greatest("a", "b").alias("a"), F.least("a", "b").alias("b")
-    ).where(F.col("a") != F.col("b"))
+    oriented = edges.select(F.greatest("a", "b").alias("a"), F.least("a", "b").alias("b")).where(
+        F.col("a") != F.col("b")
+    )
     smallest = oriented.groupBy("a").agg(F.min("b").alias("m"))
     return (
         oriented.join(smallest, "a")
@@ -69,9 +71,9 @@ def connected_components(edges: DataFrame) -> DataFrame:
 
     from ..core.errors import ConfigError
 
-    current = edges.select(
-        F.greatest("a", "b").alias("a"), F.least("a", "b").alias("b")
-    ).where(F.col("a") != F.col("b"))
+    current = edges.select(F.greatest("a", "b").alias("a"), F.least("a", "b").alias("b")).where(
+        F.col("a") != F.col("b")
+    )
     current = current.distinct().localCheckpoint()
     for _ in range(MAX_ROUNDS):
         current = _small_star(_large_star(current)).localCheckpoint()

@@ -64,7 +64,7 @@ class SparkFailure(DupeguardError):
 
 def require_pyspark() -> None:
     try:
-        import pyspark  # noqa: F401
+        import pyspark
         import pyspark.sql.pandas.utils  # noqa: F401
     except ImportError:
         raise ConfigError(INSTALL_HINT) from None
@@ -347,8 +347,9 @@ def _check(df: DataFrame, shown: str, local: Path | None, kind: str, id_column: 
         aggs += [
             F.count(F.when(ident.isNull(), 1)).alias("nulls"),
             F.min(F.when(ident.isNull(), F.col(ROW))).alias("first_null"),
-            F.max(F.concat_ws("\x1f", *[F.col(f"`{c}`") for c in columns]).contains("\ufffd"))
-            .alias("replaced"),
+            F.max(
+                F.concat_ws("\x1f", *[F.col(f"`{c}`") for c in columns]).contains("\ufffd")
+            ).alias("replaced"),
         ]
     stats = df.agg(*aggs).first()
     assert stats is not None
