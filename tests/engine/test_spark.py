@@ -129,3 +129,29 @@ def test_master_urls_spark_cannot_use_are_refused_before_a_jvm_starts(master: st
 def test_an_unreachable_standalone_master_is_refused_at_once() -> None:
     with pytest.raises(ConfigError, match=r"cannot reach the Spark master at 127\.0\.0\.1:1"):
         check_master("spark://127.0.0.1:1")
+
+
+def test_a_batch_without_any_key_of_a_blocking_rule_is_prepared() -> None:
+    """A batch function alone (no JVM): records none of which has an e-mail or a phone."""
+    from dupeguard.engine.spark import _Layout, _records_fn, _records_schema
+
+    frame = pl.DataFrame(
+        {
+            "id": ["1", "2", "3"],
+            "first_name": ["Ann", "Bob", None],
+            "last_name": ["Lee", "Lee", "Kim"],
+            "email": [None, None, None],
+            "phone": [None, None, None],
+        },
+        schema={c: pl.String for c in ("id", "first_name", "last_name", "email", "phone")},
+    )
+    fields = fields_for(frame, entity="contact", id_column="id")
+    layout = _Layout("contact", tuple(fields), "id", "US")
+    schema = _records_schema(layout.plan())
+    batch = frame.with_columns(pl.int_range(3, dtype=pl.Int64).alias("__row")).to_arrow()
+    out = pl.from_arrow(next(iter(_records_fn(layout, schema)(batch.to_batches()))))
+    assert isinstance(out, pl.DataFrame)
+    assert out.columns == [part.split(" ")[0] for part in schema.split(", ")]
+    keys = [c for c in out.columns if c.startswith("k")]
+    assert any(out[c].null_count() == 3 for c in keys)  # the e-mail and phone rules
+    assert any(out[c].null_count() == 0 for c in keys)  # the surname rule

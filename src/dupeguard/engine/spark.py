@@ -162,14 +162,12 @@ def _records_fn(layout: _Layout, schema: str) -> Callable[[Iterable[Any]], Itera
             for i, rule in enumerate(plan.blocking):
                 keys = block_keys(prepared, rule, tie)
                 rows = keys["row"].to_numpy().astype(np.int64)
-                key = np.zeros(n, dtype=np.int64)
-                key[rows] = keys["key"].to_numpy().view(np.int64)
-                present = np.zeros(n, dtype=bool)
-                present[rows] = True
-                sort = np.full(n, None, dtype=object)
-                sort[rows] = keys["sort"].to_numpy()
-                out[f"k{i}"] = pl.Series(key).set(pl.Series(~present), None)
-                out[f"s{i}"] = pl.Series(sort, dtype=pl.String)
+                hashed = pl.Series(keys["key"].to_numpy().view(np.int64), dtype=pl.Int64)
+                # records without the rule's key stay null (a batch may have none with it)
+                out[f"k{i}"] = pl.Series([None] * n, dtype=pl.Int64).scatter(rows, hashed)
+                out[f"s{i}"] = pl.Series([None] * n, dtype=pl.String).scatter(
+                    rows, keys["sort"].cast(pl.String)
+                )
             for j, name in enumerate(needed):
                 column = prepared[name]
                 out[f"p{j}"] = column.cast(pl.Float64 if name in numeric else pl.String)
@@ -180,6 +178,19 @@ def _records_fn(layout: _Layout, schema: str) -> Callable[[Iterable[Any]], Itera
             yield from _batches(pl.DataFrame(out), target)
 
     return run
+
+
+def _records_schema(plan: Plan) -> str:
+    """Columns of a prepared record: position, id, id hash, blocking keys and sort values,
+    prepared columns, rank as a primary, quoted values."""
+    numeric = _numeric(plan)
+    parts = [f"{ROW} bigint", "id string", "tie bigint"]
+    for i in range(len(plan.blocking)):
+        parts += [f"k{i} bigint", f"s{i} string"]
+    parts += [f"p{j} {'double' if n in numeric else 'string'}" for j, n in enumerate(_needed(plan))]
+    parts += ["comp bigint", "created double"]
+    parts += [f"d{i} string" for i in range(len(detail_exprs(pl.DataFrame(), plan)))]
+    return ", ".join(parts)
 
 
 def _pair_columns(
@@ -420,7 +431,7 @@ def _scan(
         progress("normalise", 0, 0)
     layout = _Layout(entity, tuple(fields), id_column, region)
     plan = layout.plan()
-    needed, numeric = _needed(plan), _numeric(plan)
+    needed = _needed(plan)
     index = {name: j for j, name in enumerate(needed)}
     k = len(plan.comparisons)
     details = list(detail_exprs(pl.DataFrame(), plan))
@@ -430,13 +441,7 @@ def _scan(
     source = records.select(*[F.col(f"`{c}`") for c in sorted(used | {id_column})], ROW)
 
     # 1. normalise: prepare + blocking keys + rank + quoted values, per batch
-    parts = [f"{ROW} bigint", "id string", "tie bigint"]
-    for i in range(len(plan.blocking)):
-        parts += [f"k{i} bigint", f"s{i} string"]
-    parts += [f"p{j} {'double' if n in numeric else 'string'}" for j, n in enumerate(needed)]
-    parts += ["comp bigint", "created double"]
-    parts += [f"d{i} string" for i in range(len(details))]
-    schema = ", ".join(parts)
+    schema = _records_schema(plan)
     prepared = source.mapInArrow(_records_fn(layout, schema), schema).persist()
     cached.append(prepared)
     prepared.count()

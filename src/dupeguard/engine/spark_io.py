@@ -168,6 +168,15 @@ def first_line(exc: BaseException) -> str:
     marker = re.search(r"dupeguard\.core\.errors\.(\w+): (.+)", text)
     if marker:  # an error raised inside a task by dupeguard's own code
         return marker.group(2).strip()
+    raised = [  # the exception a Python worker raised: the last one its traceback names
+        m.group(2).strip()
+        for m in re.finditer(
+            r"^\s*((?:[a-z_]\w*\.)*[A-Z]\w*(?:Error|Exception)): (.+)$", text, re.M
+        )
+        if not m.group(1).startswith(("org.", "java.", "scala.", "py4j."))
+    ]
+    if raised and "Python worker" in text:
+        return raised[-1][:400]
     for line in text.splitlines():
         line = line.strip()
         if line and not line.startswith(("at ", "Traceback", "File ", "JVM stacktrace")):
