@@ -536,6 +536,8 @@ def _scan(
     ).persist()
     cached.append(matched)
     n_matched = matched.count()
+    compared.unpersist()  # everything after this reads the (much smaller) matched pairs
+    cached.remove(compared)
     lap("score", "explain")
 
     # 5. explain: fields, reasons, primary and duplicate

@@ -144,9 +144,12 @@ def start_session(
         "spark.sql.execution.arrow.maxRecordsPerBatch": "20000",
         "spark.sql.session.timeZone": "UTC",
     }
-    if shuffle_partitions is None and master is not None and master.startswith("local"):
-        # one machine: a few partitions per core (Spark's default of 200 is made for clusters)
-        shuffle_partitions = 4 * (os.cpu_count() or 1)
+    if master is not None and master.startswith("local"):
+        # one machine: a few partitions per core (Spark's default of 200 is made for clusters),
+        # and the one JVM is driver and executor: Spark's default heap of 1 GB is too small
+        if shuffle_partitions is None:
+            shuffle_partitions = 4 * (os.cpu_count() or 1)
+        settings["spark.driver.memory"] = os.environ.get("DUPEGUARD_SPARK_MEMORY", "4g")
     if shuffle_partitions is not None:
         settings["spark.sql.shuffle.partitions"] = str(shuffle_partitions)
     settings.update(conf or {})
@@ -409,7 +412,7 @@ def write_result(df: DataFrame, path: str | Path | None, fmt: str, *, batch: int
     def frames() -> Iterator[pl.DataFrame]:
         rows: list[Any] = []
         sent = False
-        for row in df.toLocalIterator(prefetchPartitions=True):
+        for row in df.toLocalIterator():
             rows.append(tuple(row))
             if len(rows) >= batch:
                 yield _frame(rows, df)
