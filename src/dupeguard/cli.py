@@ -42,6 +42,7 @@ class Format(StrEnum):
 
 class Engine(StrEnum):
     local = "local"
+    spark = "spark"
 
 
 def _pairs_option(values: list[str] | None, option: str) -> dict[str, str]:
@@ -56,7 +57,12 @@ def _pairs_option(values: list[str] | None, option: str) -> dict[str, str]:
 
 @app.command()
 def scan(
-    input: Annotated[Path, typer.Argument(help="CSV, Parquet or JSONL file to scan.")],
+    input: Annotated[
+        str,
+        typer.Argument(
+            help="CSV, Parquet or JSONL file to scan (with --engine spark: any path Spark reads)."
+        ),
+    ],
     entity: Annotated[str, typer.Option(help="contact, lead, company or deal.")] = "contact",
     threshold: Annotated[float, typer.Option(help="Minimum similarity (0–1).")] = 0.85,
     limit: Annotated[int | None, typer.Option(help="At most N pairs (default: all).")] = None,
@@ -74,6 +80,9 @@ def scan(
     clusters: Annotated[Path | None, typer.Option(help="Clusters output file.")] = None,
     region: Annotated[str, typer.Option(help="Default phone region (ISO code).")] = "US",
     engine: Annotated[Engine, typer.Option(help="Matching engine.")] = Engine.local,
+    spark_master: Annotated[
+        str | None, typer.Option(help="Spark master URL for --engine spark (default local[*]).")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary.")] = False,
 ) -> None:
     """Find likely duplicate pairs and duplicate record sets in a file."""
@@ -88,6 +97,26 @@ def scan(
     maps = _pairs_option(map_, "--map")
     types = _pairs_option(field, "--field")
     started = time.perf_counter()
+    if engine is Engine.spark:
+        _scan_spark(
+            input,
+            master=spark_master,
+            options=dict(
+                entity=entity,
+                id_column=id_column,
+                maps=maps,
+                types=types,
+                threshold=threshold,
+                limit=limit,
+                default_region=region.upper(),
+            ),
+            outputs=(out, clusters, fmt.value if fmt else None),
+            quiet=quiet,
+            started=started,
+        )
+        return
+    if spark_master is not None:
+        raise ValidationError("--spark-master needs --engine spark")
     records = read_table(input, id_column=id_column)
     specs = fields_for(records, entity=entity, id_column=id_column, maps=maps, types=types)
     progress = _Progress(enabled=not quiet and records.height > _PROGRESS_ROWS)
@@ -110,6 +139,56 @@ def scan(
         )
     if not quiet:
         sets = result.clusters["cluster_id"].n_unique() if result.clusters.height else 0
+        typer.echo(
+            f"Scanned {result.records:,} records: {result.candidate_pairs:,} candidate pairs, "
+            f"{result.matched_pairs:,} duplicate pairs in {sets:,} sets "
+            f"({time.perf_counter() - started:.1f} s).",
+            err=True,
+        )
+
+
+def _scan_spark(
+    input: str,
+    *,
+    master: str | None,
+    options: dict[str, Any],
+    outputs: tuple[Path | None, Path | None, str | None],
+    quiet: bool,
+    started: float,
+) -> None:
+    """``scan --engine spark``: the same outputs, computed by Spark (docs/SPARK.md)."""
+    from .engine.io import infer_format
+    from .engine.spark_io import (
+        check_local_input,
+        require_pyspark,
+        spark_errors,
+        start_session,
+        write_result,
+    )
+
+    require_pyspark()
+    check_local_input(input)
+    from .engine.spark import scan_path
+
+    out, clusters, fmt = outputs
+    pairs_format = infer_format(str(out) if out else None, fmt)
+    clusters_format = infer_format(str(clusters), fmt) if clusters is not None else "csv"
+    if master is None and not os.environ.get("PYSPARK_GATEWAY_PORT"):
+        master = "local[*]"  # under spark-submit the master comes from spark-submit
+    progress = _Progress(enabled=not quiet)
+    spark = start_session(master)
+    try:
+        with progress:
+            result = scan_path(spark, input, progress=progress.update, **options)
+        with spark_errors(input):
+            write_result(result.pairs, out, pairs_format)
+            if clusters is not None:
+                write_result(result.clusters, clusters, clusters_format)
+            sets = result.clusters.select("cluster_id").distinct().count() if not quiet else 0
+        result.unpersist()
+    finally:
+        spark.stop()
+    if not quiet:
         typer.echo(
             f"Scanned {result.records:,} records: {result.candidate_pairs:,} candidate pairs, "
             f"{result.matched_pairs:,} duplicate pairs in {sets:,} sets "

@@ -25,6 +25,7 @@ import re
 import sys
 import zlib
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ import pyarrow.csv as pacsv
 
 from dupeguard.core.errors import ConfigError, InputError
 
-__all__ = ["infer_format", "read_table", "write_table"]
+__all__ = ["infer_format", "read_table", "write_frames", "write_table"]
 
 _READ_FORMATS = dict(csv="csv", tsv="tsv", tab="tsv", parquet="parquet", pq="parquet")
 _READ_FORMATS.update(jsonl="jsonl", ndjson="jsonl")
@@ -316,26 +317,40 @@ def infer_format(path: str | None, explicit: str | None) -> str:
 
 def write_table(df: pl.DataFrame, path: str | Path | None, fmt: str) -> None:
     """Write ``df`` as csv, json (one array of objects) or jsonl; ``None``/``-`` is stdout."""
+    write_frames([df], path, fmt)
+
+
+def write_frames(frames: Iterable[pl.DataFrame], path: str | Path | None, fmt: str) -> None:
+    """:func:`write_table` for a table arriving in pieces (same columns): the bytes are those
+    of the whole table written at once, and only one piece is in memory at a time."""
     kind = infer_format(None, fmt)
     if path is None or str(path) == "-":
-        _write(df, sys.stdout.buffer, kind)
+        _write_all(frames, sys.stdout.buffer, kind)
         sys.stdout.buffer.flush()
         return
     try:
         with open(path, "wb") as fh:
-            _write(df, fh, kind)
+            _write_all(frames, fh, kind)
     except OSError as e:
         raise InputError(f"Cannot write output file {path}: {e.strerror or e}.") from e
 
 
-def _write(df: pl.DataFrame, fh: Any, kind: str) -> None:
+def _write_all(frames: Iterable[pl.DataFrame], fh: Any, kind: str) -> None:
+    first = True
+    wrote_rows = False
+    for df in frames:
+        if kind == "json":  # one array: the pieces' arrays with their brackets merged
+            if df.height:
+                inner = df.write_json().strip()[1:-1]
+                fh.write((b"," if wrote_rows else b"[") + inner.encode())
+                wrote_rows = True
+        elif kind == "jsonl":
+            df.write_ndjson(fh)
+        else:
+            _csv_safe(df).write_csv(fh, include_header=first)
+        first = False
     if kind == "json":
-        df.write_json(fh)
-        fh.write(b"\n")
-    elif kind == "jsonl":
-        df.write_ndjson(fh)
-    else:
-        _csv_safe(df).write_csv(fh)
+        fh.write(b"]\n" if wrote_rows else b"[]\n")
 
 
 def _csv_safe(df: pl.DataFrame) -> pl.DataFrame:

@@ -36,7 +36,14 @@ from .stages import (
     weigh,
 )
 
-__all__ = ["ScanResult", "primary_ranks", "scan"]
+__all__ = [
+    "ScanResult",
+    "detail_exprs",
+    "primary_ranks",
+    "record_completeness",
+    "record_created",
+    "scan",
+]
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -193,10 +200,11 @@ def _raw(records: pl.DataFrame, spec: FieldSpec) -> pl.Expr:
 def primary_ranks(records: pl.DataFrame, plan: Plan, ids: np.ndarray) -> np.ndarray:
     """Each record's rank as a primary: the most complete first, then the oldest, then by id
     (the order :func:`dupeguard.core.cluster.primary_flags` picks primaries by)."""
-    return primary_rank(_completeness(records, plan), _created(records, plan), ids)
+    return primary_rank(record_completeness(records, plan), record_created(records, plan), ids)
 
 
-def _completeness(records: pl.DataFrame, plan: Plan) -> np.ndarray:
+def record_completeness(records: pl.DataFrame, plan: Plan) -> np.ndarray:
+    """How many compared fields each record fills (row-wise)."""
     compared = [f for f in plan.fields if f.name in plan.compared_fields]
     if not compared:
         return np.zeros(records.height, dtype=np.int64)
@@ -209,7 +217,8 @@ def _completeness(records: pl.DataFrame, plan: Plan) -> np.ndarray:
     return records.select(expr.alias("n"))["n"].to_numpy().astype(np.int64)
 
 
-def _created(records: pl.DataFrame, plan: Plan) -> np.ndarray:
+def record_created(records: pl.DataFrame, plan: Plan) -> np.ndarray:
+    """Each record's creation time in epoch seconds (NaN when unknown; row-wise)."""
     spec = next((f for f in plan.fields if f.name == plan.created_field), None)
     if spec is None:
         return np.full(records.height, np.nan)
@@ -227,19 +236,26 @@ def _details(
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Display values quoted by fuzzy levels, e.g. the two names in "(Jon Smith ~ John Smith)"."""
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    by_name = {f.name: f for f in plan.fields}
     rows = np.unique(np.concatenate([left, right])) if len(left) else np.zeros(0, np.int64)
+    for detail, expr in detail_exprs(records, plan).items():
+        subset = records[rows].select(expr.alias("v"))["v"].to_numpy().astype(object)
+        lookup = np.full(records.height, None, dtype=object)
+        lookup[rows] = subset
+        out[detail] = (lookup[left], lookup[right])
+    return out
+
+
+def detail_exprs(records: pl.DataFrame, plan: Plan) -> dict[str, pl.Expr]:
+    """Per ``Comparison.detail``, the row-wise expression of the display value it quotes."""
+    out: dict[str, pl.Expr] = {}
+    by_name = {f.name: f for f in plan.fields}
     for comparison in plan.comparisons:
         if comparison.detail is None:
             continue
         specs = [by_name[f] for f in comparison.fields if f in by_name]
         if not specs:
             continue
-        expr = pl.concat_str(
+        out[comparison.detail] = pl.concat_str(
             [_raw(records, s).str.strip_chars() for s in specs], separator=" ", ignore_nulls=True
         )
-        subset = records[rows].select(expr.alias("v"))["v"].to_numpy().astype(object)
-        lookup = np.full(records.height, None, dtype=object)
-        lookup[rows] = subset
-        out[comparison.detail] = (lookup[left], lookup[right])
     return out
