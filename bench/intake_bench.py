@@ -564,8 +564,13 @@ def bench(args: argparse.Namespace, kind: str) -> dict[str, Any]:
             with session_scope(db.sessions) as session:
                 stored = session.scalar(select(func.count()).select_from(Record)) or 0
             result.update(
-                {"load": "reused", "stored": stored, "load_wall_s": 0.0, "fed": 0}
-                | {"analyze_emulated": False}
+                {
+                    "load": "reused",
+                    "stored": stored,
+                    "load_wall_s": 0.0,
+                    "fed": 0,
+                    "analyze_emulated": False,
+                }
             )
             _log(f"{kind}: reusing a copy of {args.reuse} ({stored:,} records)")
         else:
