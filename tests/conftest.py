@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -39,11 +41,13 @@ def _postgres_unreachable() -> str | None:
     return _postgres_problem or None
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
-    """A database URL with an empty database behind it (not yet migrated)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'dupeguard.db'}"
+@contextmanager
+def fresh_database(kind: str, directory: Path) -> Iterator[str]:
+    """The URL of an empty database of ``kind`` (``sqlite``: a file in ``directory``;
+    ``postgresql``: a new schema, dropped afterwards). Skips when PostgreSQL is unreachable.
+    For fixtures of a wider scope than :func:`db_url` (a module's shared server)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{directory / 'dupeguard.db'}"
         return
     problem = _postgres_unreachable()
     if problem:
@@ -53,10 +57,19 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     sep = "&" if "?" in POSTGRES_URL else "?"
-    yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    try:
+        yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database URL with an empty database behind it (not yet migrated)."""
+    with fresh_database(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture
