@@ -10,7 +10,19 @@ asyncio clients (httpx) send, round-robin over the processes, for ``--seconds``:
 * bulk intake — ``POST …/records/bulk`` with 20 rows, a quarter of them repeats;
 * detect-duplicates — ``POST /v1/ai/detect-duplicates`` with an ``Idempotency-Key``; one call
   in three replays an earlier call's key and body (must be answered from the store, free);
-* reads — every path of ``--get`` (UI pages can be added with one more ``--get``).
+* reads — every path of ``--get``;
+* the web UI — ``--ui-clients`` of the clients are signed-in browser users instead: each has
+  its own user (``create_user``, as ``dupeguard user create``), half in the load's workspace
+  (admins), half in a second workspace (members) that gets no API traffic. A client signs in
+  through the real form (``GET /login`` for the CSRF token and cookie, ``POST /login``), keeps
+  the session cookie and browses, round-robin over the processes: dashboard, records list, a
+  records text search, a record detail page (a record linked from its last list), the
+  duplicates queue, a duplicate-set review page (a set linked from its last queue), the
+  duplicate job page, rules, audit log and imports; now and then it asks for the other
+  workspace's record or set (must be 404), or signs out (``POST /logout`` with the token),
+  checks that the old cookie now leads to ``/login`` and signs in again. Both workspaces are
+  seeded before the servers start with synthetic contacts (``dupeguard.synthetic``), one
+  finished duplicate job (so there are sets to review) and one uploaded import.
 
 Then it verifies, exactly:
 
@@ -22,7 +34,18 @@ Then it verifies, exactly:
    replays or failures; the balance equals the opening balance minus the charges;
 3. idempotent replays: answered with ``Idempotent-Replayed: true`` and the first answer's
    body;
-4. rate limits across processes: the servers are restarted with ``--limit`` (default
+4. UI pages: every page answered with its expected status (200; 303 after sign-in/out; 404
+   for the other workspace's items): any 5xx or other status fails the run; and no session
+   was mixed up: every page shows the client's own user and role in its header and its own
+   session's CSRF token in every form, holds none of the other workspace's markers (its
+   records' e-mail domain and surname prefix, its import's file name) nor another client's
+   e-mail, and its list/detail pages show their own workspace's marker; in the database,
+   every sign-in opened exactly one session of that client's user and workspace (matched
+   by the token's hash), every sign-out revoked it, and the second workspace's records are
+   untouched;
+5. server errors: a 5xx answer to any request (API or UI), or a traceback in the servers'
+   log during the load, fails the run;
+6. rate limits across processes: the servers are restarted with ``--limit`` (default
    ``60/minute``) and one fresh key sends ``--limit-requests`` calls spread over all
    processes; exactly the limit gets 200, the rest 429.
 
@@ -32,7 +55,7 @@ stdout (a Markdown table for bench/RESULTS.md) and, with ``--json``, to a file.
 Usage::
 
     python bench/load_bench.py [--databases sqlite postgresql] [--workers 2] [--clients 16]
-                               [--seconds 30] [--get /v1/workspace --get /health ...]
+                               [--ui-clients 4] [--seconds 30] [--get /v1/workspace ...]
 """
 
 from __future__ import annotations
@@ -43,6 +66,7 @@ import json
 import os
 import platform
 import random
+import re
 import signal
 import socket
 import statistics
@@ -61,13 +85,15 @@ from typing import Any
 import httpx
 from sqlalchemy import create_engine, select, text
 
-from dupeguard.services import entities
+from dupeguard.services import duplicate_jobs, entities, imports, intake, record_sets
 from dupeguard.services.credits import scan_cost
 from dupeguard.services.keys import create_key
+from dupeguard.services.users import create_user, csrf_token, hash_token
 from dupeguard.services.workspaces import create_workspace
 from dupeguard.store.migrate import upgrade
 from dupeguard.store.session import make_engine, session_scope, sessionmaker_for
-from dupeguard.store.tables import CreditEntry, Record, Workspace
+from dupeguard.store.tables import CreditEntry, Record, UiSession, User, Workspace
+from dupeguard.synthetic import generate_contacts
 
 POSTGRES_ADMIN = os.environ.get("DUPEGUARD_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("DUPEGUARD_BENCH_REDIS", "redis://127.0.0.1:6379/0")
@@ -79,6 +105,10 @@ DEFAULT_GETS = (
     "/health",
 )
 OPENING_CREDITS = 1_000_000
+LOAD_DOMAIN = "a.example.com"  # the e-mail domain of every record of the load's workspace
+UI_PASSWORD = "load bench password"
+UI_COOKIE = "dupeguard_session"  # plain HTTP on loopback: not the __Host- name
+SEED_CONTACTS = 300  # synthetic contacts per workspace (about 230 stored: repeats are skipped)
 
 
 # --- servers -----------------------------------------------------------------------------------
@@ -172,16 +202,48 @@ def database(kind: str, workdir: Path) -> Iterator[str]:
 
 
 @dataclass
+class Space:
+    """A workspace the UI clients browse, with what only its pages may show."""
+
+    label: str
+    workspace_id: str
+    domain: str  # every record's e-mail domain
+    surname: str  # the prefix of every seeded last name
+    import_name: str  # the file name of its one import
+    role: str  # of its UI users
+    record_ids: list[str] = field(default_factory=list)  # seeded records
+    emails: list[str] = field(default_factory=list)  # their e-mails
+    set_ids: list[str] = field(default_factory=list)  # open sets of the seeded job
+    job_id: str = ""
+
+    @property
+    def markers(self) -> tuple[str, ...]:
+        return (f"@{self.domain}", self.surname, self.import_name)
+
+
+@dataclass
+class UiUser:
+    """One UI client: its user, and every session token it was given (sign-in order)."""
+
+    email: str
+    space: Space
+    tokens: list[str] = field(default_factory=list)
+    signed_out: set[str] = field(default_factory=set)  # tokens of successful sign-outs
+
+
+@dataclass
 class Tenant:
     workspace_id: str
     api_key: str
+    spaces: list[Space] = field(default_factory=list)  # [the load's workspace, another]
+    users: list[UiUser] = field(default_factory=list)
 
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"}
 
 
-def prepare(database_url: str) -> Tenant:
+def prepare(database_url: str, ui_clients: int = 0) -> Tenant:
     engine = make_engine(database_url)
     upgrade(engine)
     sessions = sessionmaker_for(engine)
@@ -192,8 +254,87 @@ def prepare(database_url: str) -> Tenant:
         entities.set_match_keys(
             session=session, workspace_id=ws, entity="contact", fields=["email"]
         )
+    tenant = Tenant(ws, plaintext)
+    if ui_clients:
+        with session_scope(sessions) as session:
+            other = create_workspace(session=session, name="Other").id
+        with session_scope(sessions) as session:
+            entities.set_match_keys(
+                session=session, workspace_id=other, entity="contact", fields=["email"]
+            )
+        tenant.spaces = [
+            Space("load", ws, LOAD_DOMAIN, "Ashford-", "load-a-contacts.csv", "admin"),
+            Space("other", other, "b.example.org", "Brookvale-", "other-b-contacts.csv", "member"),
+        ]
+        for seed, space in enumerate(tenant.spaces, start=1):
+            _seed(sessions, space, seed)
+        with session_scope(sessions) as session:
+            for i in range(ui_clients):
+                space = tenant.spaces[i % 2]
+                email = f"ui{i + 1}-{space.label}@users.example.net"
+                create_user(
+                    session=session,
+                    workspace_id=space.workspace_id,
+                    email=email,
+                    password=UI_PASSWORD,
+                    role=space.role,
+                )
+                tenant.users.append(UiUser(email, space))
     engine.dispose()
-    return Tenant(ws, plaintext)
+    return tenant
+
+
+def _seed(sessions: Any, space: Space, seed: int) -> None:
+    """Synthetic contacts (e-mail domain and surname marked as the space's), one import and
+    one finished duplicate job, so every page has something of this workspace to show."""
+    synthetic, _ = generate_contacts(SEED_CONTACTS, seed=seed)
+    rows = []
+    for r in synthetic.iter_rows(named=True):
+        data = {k: v for k, v in r.items() if k not in ("id", "created_at") and v}
+        if data.get("email"):  # the integrity check counts records by e-mail
+            data["email"] = f"{str(data['email']).split('@')[0]}@{space.domain}"
+            data["last_name"] = space.surname + str(data.get("last_name", ""))
+            rows.append(intake.Inbound(data))
+    with session_scope(sessions) as session:
+        intake.submit_many(
+            session=session,
+            workspace_id=space.workspace_id,
+            entity="contact",
+            rows=rows,
+            source="import",
+            mode="skip",
+        )
+    first = rows[0].data
+    csv = "first_name,last_name,email\n" + ",".join(
+        str(first.get(k, "")) for k in ("first_name", "last_name", "email")
+    )
+    with session_scope(sessions) as session:
+        imports.upload(
+            session=session,
+            workspace_id=space.workspace_id,
+            entity="contact",
+            filename=space.import_name,
+            content=csv.encode(),
+        )
+    with session_scope(sessions) as session:
+        space.job_id = duplicate_jobs.create(
+            session=session, workspace_id=space.workspace_id, entity="contact", actor="load-bench"
+        ).id
+    status = duplicate_jobs.run_job(sessions, space.job_id)
+    with session_scope(sessions) as session:
+        found, _ = record_sets.list_sets(
+            session=session, workspace_id=space.workspace_id, limit=100
+        )
+        stored = session.execute(
+            select(Record.id, Record.data["email"].as_string()).where(
+                Record.workspace_id == space.workspace_id
+            )
+        ).all()
+    if status != "completed" or not found:
+        raise SystemExit(f"seeding {space.label}: the duplicate job {status}, {len(found)} sets")
+    space.set_ids = [s.id for s in found]
+    space.record_ids = [r for r, _ in stored]
+    space.emails = [e for _, e in stored]
 
 
 def new_key(database_url: str, workspace_id: str) -> Tenant:
@@ -218,10 +359,35 @@ class Tally:
     replays_ok: int = 0
     replays_bad: int = 0
     detect_keys: list[tuple[str, dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    expected: dict[str, str] = field(default_factory=dict)  # UI op -> its one right status
+    ui_pages: int = 0  # UI answers whose content was checked
+    ui_problems: list[str] = field(default_factory=list)  # unexpected statuses, mixed pages
 
     def note(self, op: str, started: float, status: str) -> None:
         self.latencies[op].append(time.perf_counter() - started)
         self.statuses[op][status] += 1
+
+
+WHO = re.compile(r'<span class="who">([^<]*) <span class="role">\(([^)]*)\)</span>')
+CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')
+RECORD_LINK = re.compile(r'href="/records/contact/([0-9a-f-]{36})"')
+SET_LINK = re.compile(r'href="/duplicates/([0-9a-f-]{36})[?"]')
+
+#: what a UI client does each turn, and how often (weights)
+UI_MIX = {
+    "dashboard": 10,
+    "records list": 12,
+    "records search": 10,
+    "record detail": 12,
+    "duplicates queue": 10,
+    "duplicate set review": 10,
+    "duplicate job": 6,
+    "rules": 6,
+    "audit log": 8,
+    "imports": 6,
+    "other workspace": 4,
+    "sign out and in": 2,
+}
 
 
 class Load:
@@ -234,12 +400,14 @@ class Load:
         self.sent: list[str] = []
         self.counter = 0
         self.records_hint = 0
+        for space in tenant.spaces[:1]:  # the seeded records of the load's workspace
+            self.tally.emails.update(dict.fromkeys(space.emails, True))
 
     def _email(self) -> str:
         if self.sent and self.random.random() < 0.2:
             return self.random.choice(self.sent)  # a repeat: the match key says skip
         self.counter += 1
-        email = f"load{self.counter}@example.com"
+        email = f"load{self.counter}@{LOAD_DOMAIN}"
         self.sent.append(email)
         return email
 
@@ -345,11 +513,196 @@ class Load:
             status = type(exc).__name__
         self.tally.note(f"GET {path.split('?')[0]}", started, status)
 
+    # --- the web UI ---------------------------------------------------------------------------
+
+    async def ui_client(self, user: UiUser, index: int, deadline: float) -> None:
+        """A browser: signs in through the form, keeps the cookie, browses until ``deadline``."""
+        turn = index
+        ops, weights = list(UI_MIX), list(UI_MIX.values())
+        seen = {"records": list(user.space.record_ids), "sets": list(user.space.set_ids)}
+        async with httpx.AsyncClient(timeout=60, headers={"Accept": "text/html"}) as http:
+            if not await self.ui_sign_in(http, self.urls[turn % len(self.urls)], user):
+                return
+            while time.monotonic() < deadline:
+                turn += 1
+                base = self.urls[turn % len(self.urls)]
+                op = self.random.choices(ops, weights)[0]
+                if op == "sign out and in":
+                    if not await self.ui_sign_out(http, base, user):
+                        return
+                    if not await self.ui_sign_in(
+                        http, self.urls[(turn + 1) % len(self.urls)], user
+                    ):
+                        return
+                    continue
+                path, want, expect = self._ui_target(op, user, seen)
+                text = await self.ui_get(http, f"UI {op}", base + path, user, want, expect)
+                if text is None:
+                    continue
+                if op == "records list":
+                    seen["records"] = RECORD_LINK.findall(text) or seen["records"]
+                elif op == "duplicates queue":
+                    seen["sets"] = SET_LINK.findall(text) or seen["sets"]
+
+    def _ui_target(
+        self, op: str, user: UiUser, seen: dict[str, list[str]]
+    ) -> tuple[str, str | None, int]:
+        """(path, a text the page must show, the status it must answer) of a page."""
+        space = user.space
+        own = f"@{space.domain}"
+        if op == "dashboard":
+            return "/", None, 200
+        if op == "records list":
+            return "/records?entity=contact", own, 200
+        if op == "records search":  # not a match key: the text search
+            return f"/records?entity=contact&q={space.surname.rstrip('-')}", space.surname, 200
+        if op == "record detail":
+            return f"/records/contact/{self.random.choice(seen['records'])}", own, 200
+        if op == "duplicates queue":  # its "latest job" link: the seeded job
+            return "/duplicates", f"/duplicates/jobs/{space.job_id}", 200
+        if op == "duplicate set review":
+            return f"/duplicates/{self.random.choice(seen['sets'])}", own, 200
+        if op == "duplicate job":
+            return f"/duplicates/jobs/{space.job_id}", f"/duplicates/jobs/{space.job_id}/", 200
+        if op == "rules":
+            return "/rules?entity=contact", None, 200
+        if op == "audit log":
+            return "/audit", None, 200
+        if op == "imports":
+            return "/imports", space.import_name, 200
+        assert op == "other workspace", op
+        other = next(s for s in self.tenant.spaces if s is not space)
+        if self.random.random() < 0.5:
+            return f"/records/contact/{self.random.choice(other.record_ids)}", None, 404
+        return f"/duplicates/{self.random.choice(other.set_ids)}", None, 404
+
+    async def _ui_send(
+        self, http: httpx.AsyncClient, op: str, method: str, url: str, expect: int, **kw: Any
+    ) -> tuple[httpx.Response | None, float]:
+        self.tally.expected[op] = str(expect)
+        started = time.perf_counter()
+        try:
+            response = await http.request(method, url, **kw)
+        except httpx.HTTPError as exc:
+            self.tally.note(op, started, type(exc).__name__)
+            self.tally.ui_problems.append(f"{op} {url}: {type(exc).__name__}")
+            return None, started
+        if response.status_code != expect:
+            self.tally.note(op, started, str(response.status_code))
+            self.tally.ui_problems.append(f"{op} {url}: {response.status_code}, not {expect}")
+            return None, started
+        return response, started
+
+    async def ui_get(
+        self,
+        http: httpx.AsyncClient,
+        op: str,
+        url: str,
+        user: UiUser,
+        want: str | None,
+        expect: int,
+    ) -> str | None:
+        """GET a page; its status and content checked (see :meth:`mixed`)."""
+        response, started = await self._ui_send(http, op, "GET", url, expect)
+        if response is None:
+            return None
+        problems = self.mixed(user, response.text, want)
+        self.tally.ui_pages += 1
+        if problems:
+            self.tally.note(op, started, "mixed")
+            self.tally.ui_problems.append(f"{op} {url} for {user.email}: {'; '.join(problems)}")
+            return None
+        self.tally.note(op, started, str(expect))
+        return response.text
+
+    def mixed(self, user: UiUser, html: str, want: str | None) -> list[str]:
+        """What shows that this page was not rendered for ``user``'s session and workspace."""
+        problems = []
+        who = WHO.search(html)
+        if who is None or (who.group(1), who.group(2)) != (user.email, user.space.role):
+            problems.append(f"header shows {who.groups() if who else 'no user'}")
+        tokens = set(CSRF.findall(html))
+        if tokens != {csrf_token(user.tokens[-1])}:
+            problems.append(f"{len(tokens)} CSRF token(s), not this session's")
+        for other in self.tenant.spaces:
+            if other is not user.space:
+                problems += [f"shows {m!r}" for m in other.markers if m in html]
+        problems += [
+            f"shows {u.email}" for u in self.tenant.users if u is not user and u.email in html
+        ]
+        if want is not None and want not in html:
+            problems.append(f"does not show {want!r}")
+        return problems
+
+    async def ui_sign_in(self, http: httpx.AsyncClient, base: str, user: UiUser) -> bool:
+        """As a browser: the form (its CSRF token and cookie), then the POST; keeps the cookie."""
+        form, started = await self._ui_send(http, "UI sign-in form", "GET", f"{base}/login", 200)
+        if form is None:
+            return False
+        self.tally.note("UI sign-in form", started, "200")
+        token = CSRF.search(form.text)
+        answer, started = await self._ui_send(
+            http,
+            "UI sign-in",
+            "POST",
+            f"{base}/login",
+            303,
+            data={
+                "email": user.email,
+                "password": UI_PASSWORD,
+                "csrf_token": token.group(1) if token else "",
+            },
+        )
+        if answer is None:
+            return False
+        cookie = http.cookies.get(UI_COOKIE)
+        if answer.headers.get("location") != "/" or not cookie or cookie in user.tokens:
+            self.tally.note("UI sign-in", started, "no new session")
+            self.tally.ui_problems.append(f"sign-in of {user.email}: no new session cookie")
+            return False
+        self.tally.note("UI sign-in", started, "303")
+        user.tokens.append(cookie)
+        return True
+
+    async def ui_sign_out(self, http: httpx.AsyncClient, base: str, user: UiUser) -> bool:
+        """Sign out with the session's CSRF token; then the old cookie must lead to /login."""
+        old = user.tokens[-1]
+        answer, started = await self._ui_send(
+            http, "UI sign-out", "POST", f"{base}/logout", 303, data={"csrf_token": csrf_token(old)}
+        )
+        if answer is None:
+            return False
+        if not answer.headers.get("location", "").startswith("/login") or http.cookies.get(
+            UI_COOKIE
+        ):
+            self.tally.note("UI sign-out", started, "cookie kept")
+            self.tally.ui_problems.append(f"sign-out of {user.email}: the cookie was kept")
+            return False
+        self.tally.note("UI sign-out", started, "303")
+        user.signed_out.add(old)
+        op = "UI old cookie after sign-out"
+        answer, started = await self._ui_send(
+            http, op, "GET", f"{base}/records", 303, headers={"Cookie": f"{UI_COOKIE}={old}"}
+        )
+        if answer is None:
+            return True  # noted as a problem; the client signs in again all the same
+        if not answer.headers.get("location", "").startswith("/login"):
+            self.tally.note(op, started, "not to /login")
+            self.tally.ui_problems.append(f"{op}: sent to {answer.headers.get('location')}")
+        else:
+            self.tally.note(op, started, "303")
+        return True
+
 
 async def drive(load: Load, clients: int, seconds: float) -> float:
+    """``clients`` clients until ``seconds`` pass; the first ``len(users)`` are UI users."""
     started = time.monotonic()
     deadline = started + seconds
-    await asyncio.gather(*(load.client(i, deadline) for i in range(clients)))
+    users = load.tenant.users
+    await asyncio.gather(
+        *(load.ui_client(u, i, deadline) for i, u in enumerate(users)),
+        *(load.client(i, deadline) for i in range(len(users), clients)),
+    )
     return time.monotonic() - started
 
 
@@ -399,6 +752,7 @@ def verify(database_url: str, tenant: Tenant, tally: Tally) -> dict[str, Any]:
     charged_ids = set(tally.charged)
     max_cost = scan_cost(records)
     return {
+        "seeded before the load": len(tenant.spaces[0].emails) if tenant.spaces else 0,
         "emails sent": len(tally.emails),
         "records stored": records,
         "lost": len(lost),
@@ -417,6 +771,63 @@ def verify(database_url: str, tenant: Tenant, tally: Tally) -> dict[str, Any]:
     }
 
 
+def verify_ui(database_url: str, tenant: Tenant, tally: Tally) -> dict[str, Any]:
+    """Every sign-in opened one session of its client's user and workspace (found by the
+    token's hash), every sign-out revoked it, no other session exists, and the second
+    workspace's records were not touched."""
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                UiSession.token_hash, UiSession.workspace_id, UiSession.revoked_at, User.email
+            ).join(User, User.id == UiSession.user_id)
+        ).all()
+        other = tenant.spaces[1]
+        other_records = set(
+            conn.scalars(select(Record.id).where(Record.workspace_id == other.workspace_id))
+        )
+    engine.dispose()
+    by_hash = {r.token_hash: r for r in rows}
+    missing = wrong_owner = revoke_wrong = 0
+    for user in tenant.users:
+        for token in user.tokens:
+            row = by_hash.pop(hash_token(token), None)
+            if row is None:
+                missing += 1
+                continue
+            wrong_owner += (row.email, row.workspace_id) != (user.email, user.space.workspace_id)
+            revoke_wrong += (row.revoked_at is not None) != (token in user.signed_out)
+    unexpected = sum(
+        n
+        for op, c in tally.statuses.items()
+        if op in tally.expected
+        for s, n in c.items()
+        if s != tally.expected[op]
+    )
+    return {
+        "UI clients": len(tenant.users),
+        "pages checked": tally.ui_pages,
+        "unexpected answers": unexpected,
+        "sign-ins": sum(len(u.tokens) for u in tenant.users),
+        "sign-outs": sum(len(u.signed_out) for u in tenant.users),
+        "sessions missing": missing,
+        "sessions of another user or workspace": wrong_owner,
+        "sessions revoked wrongly": revoke_wrong,
+        "sessions without a sign-in": len(by_hash),
+        "other workspace's records changed": other_records != set(other.record_ids),
+    }
+
+
+def tracebacks(log: Path) -> int:
+    """How many tracebacks the servers logged during the load (each shown on stderr)."""
+    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+    found = [i for i, line in enumerate(lines) if line.startswith("Traceback")]
+    for i in found[:5]:
+        end = next((j for j in range(i + 1, len(lines)) if not lines[j].startswith(" ")), i)
+        print(f"server traceback in {log.name}: {lines[end][:300]}", file=sys.stderr)
+    return len(found)
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -426,10 +837,15 @@ def percentile(values: list[float], q: float) -> float:
 
 def summarise(tally: Tally, elapsed: float) -> list[dict[str, Any]]:
     rows = []
-    for op in sorted(tally.latencies):
+    for op in sorted(tally.latencies, key=lambda o: (o.startswith("UI "), o)):
         lat = tally.latencies[op]
-        ok = sum(n for s, n in tally.statuses[op].items() if s.startswith("2"))
-        errors = {s: n for s, n in tally.statuses[op].items() if not s.startswith("2")}
+        expected = tally.expected.get(op)
+
+        def right(status: str, expected: str | None = expected) -> bool:
+            return status == expected if expected else status.startswith("2")
+
+        ok = sum(n for s, n in tally.statuses[op].items() if right(s))
+        errors = {s: n for s, n in tally.statuses[op].items() if not right(s)}
         rows.append(
             {
                 "operation": op,
@@ -449,24 +865,31 @@ def run_one(
     kind: str, args: argparse.Namespace, workdir: Path, redis: str | None
 ) -> dict[str, Any]:
     log = workdir / f"servers-{kind}.log"
-    env = {"DUPEGUARD_RATE_LIMIT": "1000000/minute", "DUPEGUARD_WEBHOOK_WORKER": "false"}
+    env = {
+        "DUPEGUARD_RATE_LIMIT": "1000000/minute",
+        "DUPEGUARD_LOGIN_RATE_LIMIT": "1000000/minute",
+        "DUPEGUARD_WEBHOOK_WORKER": "false",
+    }
     if redis:
         env["DUPEGUARD_REDIS_URL"] = redis
     with database(kind, workdir) as url:
-        tenant = prepare(url)
+        tenant = prepare(url, args.ui_clients)
         load = Load([], tenant, args.get or list(DEFAULT_GETS), seed=args.seed)
         with servers(url, args.workers, env, log) as urls:
             load.urls = urls
             print(
-                f"[{kind}] {args.workers} processes, {args.clients} clients, {args.seconds} s",
+                f"[{kind}] {args.workers} processes, {args.clients} clients "
+                f"({args.ui_clients} of them UI users), {args.seconds} s",
                 file=sys.stderr,
             )
             elapsed = asyncio.run(drive(load, args.clients, args.seconds))
         checks = verify(url, tenant, load.tally)
+        checks["server tracebacks"] = tracebacks(log)
+        ui = verify_ui(url, tenant, load.tally) if tenant.users else {}
         limited: dict[str, Any] = {"checked": False, "why": "no Redis: limits are per process"}
         if redis:
             env["DUPEGUARD_RATE_LIMIT"] = args.limit
-            with servers(url, args.workers, env, log) as urls:
+            with servers(url, args.workers, env, workdir / f"limit-{kind}.log") as urls:
                 statuses = asyncio.run(
                     burst(urls, new_key(url, tenant.workspace_id), args.limit_requests)
                 )
@@ -488,6 +911,8 @@ def run_one(
         "throughput_per_s": total / elapsed,
         "operations": summarise(load.tally, elapsed),
         "checks": checks,
+        "ui": ui,
+        "ui_problems": load.tally.ui_problems,
         "rate_limit": limited,
     }
 
@@ -498,7 +923,7 @@ def markdown(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
         lines += [
             f"**{r['database']}**: {r['requests']:,} requests in {r['elapsed_s']:.1f} s "
             f"= {r['throughput_per_s']:.0f}/s ({args.workers} server processes, "
-            f"{args.clients} clients)",
+            f"{args.clients} clients, {args.ui_clients} of them UI users)",
             "",
             "| operation | requests | per s | p50 ms | p99 ms | errors |",
             "|---|---:|---:|---:|---:|---|",
@@ -511,6 +936,9 @@ def markdown(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
             )
         c = r["checks"]
         lines += ["", "Checks: " + "; ".join(f"{k} {v}" for k, v in c.items())]
+        if r["ui"]:
+            lines.append("UI checks: " + "; ".join(f"{k} {v}" for k, v in r["ui"].items()))
+        lines += [f"UI problem: {p}" for p in r["ui_problems"][:10]]
         rl = r["rate_limit"]
         if rl["checked"]:
             lines.append(
@@ -539,11 +967,31 @@ def failures(results: list[dict[str, Any]]) -> list[str]:
             "replays or failures charged",
             "costs outside the tier",
             "replays wrong",
+            "server tracebacks",
         ):
             if c[name]:
                 bad.append(f"{r['database']}: {name} = {c[name]}")
         if not c["balance matches ledger"]:
             bad.append(f"{r['database']}: the balance does not match the ledger")
+        for op in r["operations"]:
+            server_errors = {s: n for s, n in op["errors"].items() if s.startswith("5")}
+            if server_errors:
+                bad.append(f"{r['database']}: {op['operation']}: server errors {server_errors}")
+        ui = r["ui"]
+        if ui:
+            for name in (
+                "unexpected answers",
+                "sessions missing",
+                "sessions of another user or workspace",
+                "sessions revoked wrongly",
+                "sessions without a sign-in",
+                "other workspace's records changed",
+            ):
+                if ui[name]:
+                    bad.append(f"{r['database']}: UI {name} = {ui[name]}")
+            if not ui["pages checked"]:
+                bad.append(f"{r['database']}: no UI page was checked")
+        bad += [f"{r['database']}: {p}" for p in r["ui_problems"][:20]]
         if r["rate_limit"]["checked"] and not r["rate_limit"]["held"]:
             bad.append(f"{r['database']}: rate limit not held: {r['rate_limit']}")
     return bad
@@ -569,6 +1017,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--workers", type=int, default=2, help="server processes (default 2)")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
+    parser.add_argument(
+        "--ui-clients",
+        type=int,
+        default=4,
+        help="how many of the clients are signed-in web UI users (default 4; 0: API only)",
+    )
     parser.add_argument("--seconds", type=float, default=30, help="load per database (max 300)")
     parser.add_argument("--get", action="append", help="a GET path to read (repeatable)")
     parser.add_argument("--limit", default="60/minute", help="rate limit for the limit check")
@@ -578,6 +1032,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 1 <= args.seconds <= 300 or not 1 <= args.clients <= 256 or not 1 <= args.workers <= 16:
         parser.error("bounded: --seconds 1..300, --clients 1..256, --workers 1..16")
+    if not 0 <= args.ui_clients <= args.clients or args.ui_clients == 1:
+        parser.error("--ui-clients: 0, or 2 up to --clients (one user in each of two workspaces)")
     redis = _redis()
     results = []
     with tempfile.TemporaryDirectory(prefix="dg-load-") as tmp:
