@@ -205,6 +205,7 @@ def serve(
     ] = 8000,
 ) -> None:
     """Run the API (docs at /docs); migrates the database (DUPEGUARD_DATABASE_URL) first."""
+    import gc
     import socket
 
     import uvicorn
@@ -212,6 +213,11 @@ def serve(
     from .api.app import create_app
 
     application = create_app()
+    # what start-up made (modules, the app, its caches) lives as long as the process: moved out
+    # of the collector's reach, a full garbage collection during a request walks only what
+    # requests made (the import-time heap is most of the objects; see docs/OPERATIONS.md)
+    gc.collect()
+    gc.freeze()
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto=IPPROTO_TCP: asyncio only sets TCP_NODELAY on connections of such a socket; without
     # it every keep-alive response waits ~40 ms for a delayed ACK (Nagle)

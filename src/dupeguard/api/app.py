@@ -28,6 +28,7 @@ from ..services.import_csv import MAX_FILE_BYTES
 from ..services.setup import prepare
 from ..services.webhook_delivery import WebhookWorker
 from ..settings import Settings, get_settings
+from ..store.checkpoint import WalCheckpointer
 from ..store.session import make_engine
 from ..web import SecurityHeadersMiddleware
 from ..web import install as install_web
@@ -82,7 +83,7 @@ def create_app(
     crypto.configure(settings.encryption_key)
     limiter = RateLimiter.from_settings(settings)
     form_limiter = RateLimiter(settings.form_rate_limit, settings.redis_url)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, background_checkpoints=True)
     try:
         sessions = prepare(engine, region=settings.default_region)
     except BaseException:
@@ -90,6 +91,7 @@ def create_app(
         raise
     worker = WebhookWorker(sessions, allow_private=settings.webhook_allow_private)
     sweeper = JobSweeper(sessions)
+    checkpointer = WalCheckpointer.for_engine(engine)
     login_limiter: RateLimiter | None = None
 
     @asynccontextmanager
@@ -97,9 +99,13 @@ def create_app(
         if settings.webhook_worker:
             worker.start()
         sweeper.start()
+        if checkpointer is not None:
+            checkpointer.start()
         try:
             yield
         finally:
+            if checkpointer is not None:
+                await asyncio.to_thread(checkpointer.stop)
             await asyncio.to_thread(worker.stop)
             await asyncio.to_thread(sweeper.stop)
             await limiter.aclose()

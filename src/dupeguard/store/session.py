@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..core.errors import ConfigError
+from .checkpoint import defer_checkpoints
 
 __all__ = [
     "WRITE_OPTION",
@@ -47,11 +48,16 @@ def normalise_url(url: str) -> str:
     raise ConfigError(f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, background_checkpoints: bool = False, **kwargs: Any) -> Engine:
+    """An engine for ``url``. ``background_checkpoints`` (SQLite; the server sets it and runs
+    :class:`~dupeguard.store.checkpoint.WalCheckpointer`) leaves write-ahead-log checkpoints
+    to a background thread instead of the commit that fills the log."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        if background_checkpoints:
+            event.listen(engine, "connect", defer_checkpoints)
         event.listen(engine, "begin", _sqlite_begin)
     else:
         # a server that does not answer fails the connection after 10 s instead of hanging
