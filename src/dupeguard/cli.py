@@ -242,10 +242,12 @@ db_app = typer.Typer(help="Database administration.", no_args_is_help=True)
 workspace_app = typer.Typer(help="Workspaces (tenants).", no_args_is_help=True)
 key_app = typer.Typer(help="API keys.", no_args_is_help=True)
 user_app = typer.Typer(help="Web UI users.", no_args_is_help=True)
+webhook_app = typer.Typer(help="Webhooks.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(workspace_app, name="workspace")
 app.add_typer(key_app, name="key")
+app.add_typer(webhook_app, name="webhook")
 
 
 def _database() -> Any:
@@ -492,6 +494,25 @@ def user_create(
                 "role": user.role,
             }
         )
+
+
+@webhook_app.command("seal-secrets")
+def webhook_seal_secrets() -> None:
+    """Encrypt every webhook signing secret with DUPEGUARD_ENCRYPTION_KEY (plaintext ones, and
+    ones sealed with an older key after a rotation); safe to run again. Prints JSON counts."""
+    from .services.webhooks import seal_secrets
+    from .settings import get_settings
+    from .store.session import begin_write, session_scope
+
+    if not get_settings().encryption_key:
+        raise ValidationError(
+            "set DUPEGUARD_ENCRYPTION_KEY first (make one with `dupeguard encryption-key`)"
+        )
+    sessions = _database()
+    with session_scope(sessions) as session:
+        begin_write(session)  # SQLite: the write lock before the first read
+        report = seal_secrets(session=session)
+    _emit({"sealed": report.sealed, "resealed": report.resealed, "unchanged": report.unchanged})
 
 
 def _parse_expiry(value: str | None) -> Any:

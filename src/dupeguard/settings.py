@@ -29,7 +29,8 @@ class Settings(BaseSettings):
     default_region: str = Field(default="US", description="Default phone region (ISO code).")
     encryption_key: str | None = Field(
         default=None,
-        description="Fernet key(s) for encrypted fields, comma-separated; the first encrypts, "
+        description="Fernet key(s) for encrypted fields and webhook signing secrets, "
+        "comma-separated; the first encrypts, "
         "all decrypt (rotation). Make one with `dupeguard encryption-key`.",
     )
     webhook_allow_private: bool = Field(

@@ -1,6 +1,7 @@
 """Secrets at rest and in logs: API keys and form tokens exist only as hashes; key use is
-logged by key id and prefix, never the key. (Webhook signing secrets are stored as they are,
-because every delivery must be signed with them: see docs/SECURITY.md.)"""
+logged by key id and prefix, never the key. Webhook signing secrets must be recoverable to
+sign every delivery: sealed with DUPEGUARD_ENCRYPTION_KEY when one is set, stored as they are
+without one (docs/SECURITY.md)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ import logging
 import pytest
 from sqlalchemy import inspect, select
 
+from dupeguard.services import crypto
+from dupeguard.services.entities import set_match_keys
 from dupeguard.store.session import session_scope
+
+from ..webhook_receiver import Receiver
+
+KEY = crypto.new_key()
 
 
 def _every_text_value(sessions) -> str:
@@ -43,8 +50,31 @@ def test_keys_and_form_tokens_are_stored_only_hashed(client, workspace, live_ser
     for secret in (w.api_key, form["token"], rotated["token"]):
         assert secret not in dump
         assert secret[len("wbk_") :] not in dump
-    if hook.status_code == 201:  # the signing secret is needed to sign: stored as it is
+    if hook.status_code == 201:  # no encryption key: the signing secret is stored as it is
         assert hook.json()["secret"] in dump
+
+
+@pytest.mark.live_server(encryption_key=KEY, webhook_allow_private=True)
+def test_with_a_key_webhook_secrets_are_sealed_and_still_sign(
+    client, workspace, live_server
+) -> None:
+    w = workspace(scopes=("read", "write", "admin"))
+    with session_scope(live_server.sessions) as s:
+        set_match_keys(session=s, workspace_id=w.workspace_id, entity="lead", fields=["email"])
+    with Receiver() as receiver:
+        created = client.post("/v1/webhooks", headers=w.headers, json={"url": receiver.url})
+        assert created.status_code == 201, created.text
+        secret = created.json()["secret"]
+        assert secret.startswith("whsec_")
+        dump = _every_text_value(live_server.sessions)
+        assert secret not in dump and secret[len("whsec_") :] not in dump
+        assert "enc:v1:" in dump
+        lead = client.post(
+            "/v1/entities/lead/records", headers=w.headers, json={"data": {"email": "a@x.com"}}
+        )
+        assert lead.status_code == 201, lead.text
+        (got,) = receiver.wait_for(1)
+        assert got.signed_with(secret)  # the server's worker unsealed it to sign
 
 
 @pytest.mark.live_server(webhook_allow_private=True)

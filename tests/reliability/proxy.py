@@ -1,5 +1,5 @@
-"""A TCP proxy in the test process that can be cut and restored: the database "goes away"
-for the app behind it while the shared PostgreSQL server keeps running for everyone else."""
+"""A TCP proxy in the test process that can be cut and restored: the database (or Redis) "goes
+away" for the app behind it while the shared server keeps running for everyone else."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import threading
 
 class CuttableProxy:
     """Forwards ``127.0.0.1:<port>`` to ``target``. :meth:`cut` drops every open connection and
-    answers new ones by closing them at once (as a database that went away); :meth:`restore`
-    forwards again."""
+    answers new ones by closing them at once (as a database that went away); :meth:`hang`
+    keeps every connection open but silent — what is sent is swallowed, new connections are
+    accepted and never answered (as a network partition, where only timeouts tell); :meth:`restore`
+    forwards again (connections accepted while hanging are closed)."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
@@ -20,6 +22,8 @@ class CuttableProxy:
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._up = True
+        self._hanging = False
+        self._held: list[socket.socket] = []
         self._closed = False
         threading.Thread(target=self._accept, name="db-proxy", daemon=True).start()
 
@@ -32,12 +36,21 @@ class CuttableProxy:
                 sock.close()
             self._open.clear()
 
+    def hang(self) -> None:
+        with self._lock:
+            self._hanging = True
+
     def restore(self) -> None:
         with self._lock:
             self._up = True
+            self._hanging = False
+            for sock in self._held:
+                sock.close()
+            self._held.clear()
 
     def close(self) -> None:
         self._closed = True
+        self.restore()
         self.cut()
         self._listener.close()
 
@@ -50,6 +63,9 @@ class CuttableProxy:
             with self._lock:
                 if not self._up:
                     client.close()
+                    continue
+                if self._hanging:
+                    self._held.append(client)
                     continue
                 try:
                     upstream = socket.create_connection(self.target, timeout=5)
@@ -64,7 +80,8 @@ class CuttableProxy:
     def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
-                sink.sendall(data)
+                if not self._hanging:
+                    sink.sendall(data)
         except OSError:
             pass
         finally:

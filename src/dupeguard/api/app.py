@@ -82,7 +82,7 @@ def create_app(
         raise ValueError("max_body_size must be a non-negative number of bytes")
     crypto.configure(settings.encryption_key)
     limiter = RateLimiter.from_settings(settings)
-    form_limiter = RateLimiter(settings.form_rate_limit, settings.redis_url)
+    form_limiter = RateLimiter(settings.form_rate_limit, settings.redis_url, name="form")
     engine = make_engine(settings.database_url, background_checkpoints=True)
     try:
         sessions = prepare(engine, region=settings.default_region)

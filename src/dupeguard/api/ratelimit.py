@@ -17,11 +17,18 @@ exact (when the oldest counted request ages out), which makes ``X-RateLimit-Rese
 active key: 600 small entries for the default ``600/minute``), is small. Refused requests are
 not counted, so a client that backs off as told is served again on time.
 
-**If Redis is unreachable the API fails open**: requests are served unlimited and a warning is
-logged (at most every :data:`FAIL_OPEN_SECONDS`; Redis is not retried in between, so an outage
-costs no latency). Refusing all traffic with 503 because a counter store is down would turn a
-Redis outage into a full API outage; the limit is a fairness and abuse control, not a security
-boundary. While open, responses still carry the rate-limit headers (the full budget).
+**If Redis is unreachable the limits fall back to this process's memory**: requests are
+served and counted per process — as without ``DUPEGUARD_REDIS_URL``, so N processes allow up
+to N × the limit — and one warning is logged per outage. Redis is not asked again for
+:data:`FAIL_OPEN_SECONDS`; then one request probes it while the others keep counting in
+memory, so an outage, even one where Redis only stops answering (a partition: every call would
+wait for the socket timeout), costs one request at most one timeout per period, not every
+request. Redis calls time out after 1 s and are retried once only on a dropped connection (a
+restarted Redis), never after a timeout. When a probe succeeds, the shared counts apply again
+(counts made in memory meanwhile are not carried over) and an INFO line says so. Refusing all
+traffic with 503 because a counter store is down would turn a Redis outage into a full API
+outage; counting in memory keeps the limit's purpose (fairness, and slowing down key or
+password guessing) at per-process strength meanwhile.
 
 Every ``/v1`` response carries ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and
 ``X-RateLimit-Reset`` (epoch seconds); a 429 is the error envelope with ``rate_limited`` and a
@@ -35,11 +42,16 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import ConfigurationError, StorageError
 from limits.storage import storage_from_string
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -79,9 +91,11 @@ class Decision:
 
 
 class RateLimiter:
-    """One limit (e.g. ``600/minute``) applied per identity, in memory or in Redis."""
+    """One limit (e.g. ``600/minute``) applied per identity, in memory or in Redis (with the
+    process's memory as the fallback while Redis is away). ``name`` says which limit in logs."""
 
-    def __init__(self, rate: str, storage_url: str | None = None) -> None:
+    def __init__(self, rate: str, storage_url: str | None = None, *, name: str = "API") -> None:
+        self.name = name
         try:
             self.item: RateLimitItem = parse(rate)
         except ValueError as exc:
@@ -89,13 +103,18 @@ class RateLimiter:
         self.storage_url = storage_url
         try:
             if storage_url:
+                options: dict[str, Any] = {
+                    "implementation": "redispy",
+                    "wrap_exceptions": True,
+                    "key_prefix": _REDIS_KEY_PREFIX,
+                    "socket_connect_timeout": 1.0,
+                    "socket_timeout": 1.0,
+                    # once on a dropped connection (Redis restarted); never after a timeout,
+                    # which would make every probe of a hung Redis wait several times over
+                    "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+                }
                 self.storage = storage_from_string(
-                    "async+" + storage_url.removeprefix("async+"),
-                    implementation="redispy",
-                    wrap_exceptions=True,
-                    key_prefix=_REDIS_KEY_PREFIX,
-                    socket_connect_timeout=1.0,
-                    socket_timeout=1.0,
+                    "async+" + storage_url.removeprefix("async+"), **options
                 )
             else:
                 self.storage = storage_from_string("async+memory://", wrap_exceptions=True)
@@ -105,11 +124,16 @@ class RateLimiter:
                 "use redis://host:6379/0 or rediss://…"
             ) from exc
         self.strategy = MovingWindowRateLimiter(self.storage)
+        self.fallback: MovingWindowRateLimiter | None = None
+        if storage_url:
+            self.fallback = MovingWindowRateLimiter(MemoryStorage(wrap_exceptions=True))
         self._open_until = 0.0
+        """While Redis is away: until when the fallback counts without asking Redis."""
+        self._probing = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RateLimiter:
-        return cls(settings.rate_limit, settings.redis_url)
+        return cls(settings.rate_limit, settings.redis_url, name="API")
 
     @property
     def description(self) -> str:
@@ -120,30 +144,52 @@ class RateLimiter:
     async def hit(self, identity: str) -> Decision:
         """Count one request for ``identity`` and say whether it may proceed."""
         now = time.time()
-        if now < self._open_until:
-            return self._open(now)
+        degraded = self._open_until > 0
+        if degraded and (now < self._open_until or self._probing):
+            return await self._fall_back(identity, now)
+        self._probing = degraded  # this request probes Redis; the others keep to the fallback
         try:
-            allowed = await self.strategy.hit(self.item, _NAMESPACE, identity)
-            stats = await self.strategy.get_window_stats(self.item, _NAMESPACE, identity)
+            decision = await self._count(self.strategy, identity, now)
         except (StorageError, OSError) as exc:
-            self._open_until = now + FAIL_OPEN_SECONDS
-            cause = getattr(exc, "storage_error", exc)
-            logger.warning(
-                "rate limit storage unavailable (%s: %s); serving requests without limits "
-                "for %.0f s",
-                type(cause).__name__,
-                cause,
-                FAIL_OPEN_SECONDS,
-            )
-            return self._open(now)
-        reset = math.ceil(stats.reset_time)
+            failed = time.time()
+            if failed >= self._open_until:  # concurrent failures of one outage: one warning
+                cause = getattr(exc, "storage_error", exc)
+                if not degraded:
+                    logger.warning(
+                        "rate limit storage unavailable for %s limits (%s: %s); counting in "
+                        "this process only, asking Redis again every %.0f s",
+                        self.name,
+                        type(cause).__name__,
+                        str(cause).splitlines()[0] if str(cause) else "",
+                        FAIL_OPEN_SECONDS,
+                    )
+                self._open_until = failed + FAIL_OPEN_SECONDS
+            return await self._fall_back(identity, now)
+        finally:
+            if degraded:
+                self._probing = False
+        if degraded:  # this request was the probe (a success begun before the outage is not)
+            self._open_until = 0.0
+            logger.info("rate limit storage is back for %s limits; shared limits apply", self.name)
+        return decision
+
+    async def _count(
+        self, strategy: MovingWindowRateLimiter, identity: str, now: float
+    ) -> Decision:
+        allowed = await strategy.hit(self.item, _NAMESPACE, identity)
+        stats = await strategy.get_window_stats(self.item, _NAMESPACE, identity)
         return Decision(
             allowed=allowed,
             limit=self.item.amount,
             remaining=max(0, stats.remaining),
-            reset=reset,
+            reset=math.ceil(stats.reset_time),
             retry_after=max(1, math.ceil(stats.reset_time - now)),
         )
+
+    async def _fall_back(self, identity: str, now: float) -> Decision:
+        if self.fallback is None:  # the memory store itself failed: serve, unlimited
+            return self._open(now)
+        return await self._count(self.fallback, identity, now)
 
     def _open(self, now: float) -> Decision:
         return Decision(

@@ -9,6 +9,10 @@ encrypted fields cannot be created or written (a clear error, never plaintext at
 Matching against ciphertext is not supported (seed 001): encrypted fields cannot be match keys
 and are left out of scans; activity entries show ``"[encrypted]"`` instead of their values and
 webhook payloads leave them out.
+
+Webhook signing secrets use the same key (:func:`seal_secret`, :func:`open_secret`): sealed
+as ``"enc:v1:<token>"`` when a key is configured, stored as they are without one (the server
+must be able to sign with them, so they cannot be hashed; docs/SECURITY.md).
 """
 
 from __future__ import annotations
@@ -28,8 +32,10 @@ __all__ = [
     "configure",
     "current",
     "new_key",
+    "open_secret",
     "require",
     "seal",
+    "seal_secret",
     "unseal",
 ]
 
@@ -45,7 +51,9 @@ class Cipher:
         if not parts:
             raise ConfigError("DUPEGUARD_ENCRYPTION_KEY is empty")
         try:
-            self._fernet = MultiFernet([Fernet(k.encode()) for k in parts])
+            fernets = [Fernet(k.encode()) for k in parts]
+            self._primary = fernets[0]
+            self._fernet = MultiFernet(fernets)
         except ValueError:
             raise ConfigError(
                 "DUPEGUARD_ENCRYPTION_KEY is not a Fernet key (32 url-safe base64-encoded "
@@ -61,6 +69,24 @@ class Cipher:
             return stored  # written before the field was marked encrypted
         try:
             return json.loads(self._fernet.decrypt(stored[len(PREFIX) :].encode()))
+        except InvalidToken:
+            raise ConfigError(
+                "an encrypted value cannot be decrypted with DUPEGUARD_ENCRYPTION_KEY "
+                "(was the key replaced instead of rotated?)"
+            ) from None
+
+    def is_primary(self, stored: str) -> bool:
+        """Whether ``stored`` (``enc:v1:…``) is encrypted with the first (current) key."""
+        try:
+            self._primary.decrypt(stored.removeprefix(PREFIX).encode())
+        except InvalidToken:
+            return False
+        return True
+
+    def rotate(self, stored: str) -> str:
+        """``stored`` encrypted again with the first key (``ConfigError`` if no key opens it)."""
+        try:
+            return PREFIX + self._fernet.rotate(stored.removeprefix(PREFIX).encode()).decode()
         except InvalidToken:
             raise ConfigError(
                 "an encrypted value cannot be decrypted with DUPEGUARD_ENCRYPTION_KEY "
@@ -116,3 +142,33 @@ def unseal(data: Mapping[str, Any], encrypted: Iterable[str]) -> dict[str, Any]:
     for name in names:
         out[name] = cipher.decrypt(out[name])
     return out
+
+
+def seal_secret(secret: str) -> str:
+    """A webhook signing secret as it is stored: sealed (``enc:v1:…``) when a key is
+    configured, else as it is."""
+    if _current is None or secret.startswith(PREFIX):
+        return secret
+    return _current.encrypt(secret)
+
+
+def open_secret(stored: str) -> str:
+    """The signing secret in ``stored`` (as :func:`seal_secret` wrote it); ``ConfigError``
+    with a clear message when it is sealed and the key is missing or wrong."""
+    if not stored.startswith(PREFIX):
+        return stored
+    if _current is None:
+        raise ConfigError(
+            "the webhook signing secret is encrypted, but DUPEGUARD_ENCRYPTION_KEY is not set "
+            "(set the key it was sealed with)"
+        )
+    try:
+        value = _current.decrypt(stored)
+    except ConfigError:
+        raise ConfigError(
+            "the webhook signing secret cannot be decrypted with DUPEGUARD_ENCRYPTION_KEY "
+            "(was the key replaced instead of rotated? list the old key after the new one)"
+        ) from None
+    if not isinstance(value, str):
+        raise ConfigError("the webhook signing secret is not a sealed string")
+    return value

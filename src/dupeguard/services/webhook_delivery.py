@@ -22,6 +22,11 @@ failure, like any other status or a network error). Failures are retried after
 ``failed``. The target is checked against the SSRF rule again before every attempt, and the
 attempt connects to the address that check resolved (:func:`~.webhooks.pin_target`), so a DNS
 answer that changes in between (rebinding) cannot point the request at a private address.
+
+A signing secret sealed with ``DUPEGUARD_ENCRYPTION_KEY`` is opened just before the attempt
+(:func:`.crypto.open_secret`); when the key is missing or wrong the attempt fails like a
+network error — retried on the same schedule, its ``last_error`` saying what is wrong, and a
+warning logged — and nothing is sent unsigned.
 """
 
 from __future__ import annotations
@@ -42,9 +47,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from .. import __version__
-from ..core.errors import ValidationError
+from ..core.errors import ConfigError, ValidationError
 from ..store.session import begin_write, session_scope
 from ..store.tables import Webhook, WebhookDelivery, utcnow
+from .crypto import open_secret
 from .webhooks import Resolver, pin_target
 
 __all__ = [
@@ -103,6 +109,7 @@ class _Claim:
     payload: dict[str, Any]
     url: str
     secret: str
+    """As stored: plaintext or sealed (``enc:v1:…``)."""
 
 
 _DUE = (WebhookDelivery.state == "pending",)
@@ -167,13 +174,18 @@ def _attempt(
         target = pin_target(claim.url, allow_private=allow_private, resolve=resolve)
     except ValidationError as exc:
         return None, exc.message
+    try:
+        secret = open_secret(claim.secret)
+    except ConfigError as exc:
+        logger.warning("webhook delivery %s not sent: %s", claim.id, exc.message)
+        return None, f"cannot sign: {exc.message}"
     body = json.dumps(claim.payload, separators=(",", ":"), ensure_ascii=False).encode()
     headers = {
         "Content-Type": "application/json",
         "User-Agent": f"dupeguard-webhooks/{__version__}",
         "X-Dupeguard-Event": claim.event,
         "X-Dupeguard-Delivery": claim.id,
-        "X-Dupeguard-Signature": sign(claim.secret, body),
+        "X-Dupeguard-Signature": sign(secret, body),
     }
     extensions: dict[str, Any] = {}
     if target.address is not None:  # connect to the checked address, never resolve again

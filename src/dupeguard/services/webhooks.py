@@ -14,8 +14,10 @@ answers change, and the delivery then connects to the very address that was chec
 (:func:`pin_target`: resolve once, connect to that IP with the original ``Host`` header and TLS
 server name), so a DNS answer that changes between the check and the connection (DNS
 rebinding) cannot redirect it to a private address. The signing secret is generated here and
-shown once, at creation; it is stored as it is, since every delivery is signed with it
-(docs/SECURITY.md).
+shown once, at creation. Every delivery is signed with it, so it cannot be hashed: with
+``DUPEGUARD_ENCRYPTION_KEY`` set it is stored sealed (``enc:v1:…``, :func:`.crypto.seal_secret`),
+without a key as it is; :func:`seal_secrets` seals the plaintext ones once a key is set and
+re-seals the others with the newest key after a rotation (docs/SECURITY.md).
 """
 
 from __future__ import annotations
@@ -31,13 +33,15 @@ from urllib.parse import urlsplit
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from ..core.errors import NotFoundError, ValidationError
+from ..core.errors import ConfigError, NotFoundError, ValidationError
 from ..store.tables import Webhook, WebhookDelivery, new_id, utcnow
+from . import crypto
 
 __all__ = [
     "EVENTS",
     "SECRET_PREFIX",
     "PinnedTarget",
+    "SealReport",
     "check_target",
     "create_webhook",
     "delete_webhook",
@@ -46,6 +50,7 @@ __all__ = [
     "list_deliveries",
     "list_webhooks",
     "pin_target",
+    "seal_secrets",
 ]
 
 EVENTS = ("record.created",)
@@ -222,7 +227,11 @@ def create_webhook(
     url = check_target(url, allow_private=allow_private, resolve=resolve)
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
     hook = Webhook(
-        workspace_id=workspace_id, url=url, events=_events(events), secret=secret, active=True
+        workspace_id=workspace_id,
+        url=url,
+        events=_events(events),
+        secret=crypto.seal_secret(secret),
+        active=True,
     )
     session.add(hook)
     session.flush()
@@ -273,3 +282,50 @@ def list_deliveries(
             .limit(limit)
         )
     )
+
+
+# --- secrets at rest -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SealReport:
+    """What :func:`seal_secrets` did: ``sealed`` (were plaintext), ``resealed`` (were sealed
+    with an older key), ``unchanged`` (already sealed with the current key)."""
+
+    sealed: int = 0
+    resealed: int = 0
+    unchanged: int = 0
+
+
+def seal_secrets(*, session: Session) -> SealReport:
+    """Seal every webhook's signing secret with the current encryption key, in every
+    workspace: plaintext ones are encrypted, ones sealed with an older key (listed after the
+    current one in ``DUPEGUARD_ENCRYPTION_KEY``) re-encrypted, the rest left alone, so running
+    it twice changes nothing. One transaction: a secret that no configured key opens stops it
+    with a ``ConfigError`` naming the webhook, and nothing is written."""
+    cipher = crypto.current()
+    if cipher is None:
+        raise ConfigError(
+            "sealing webhook secrets needs DUPEGUARD_ENCRYPTION_KEY (make one with "
+            "`dupeguard encryption-key`)"
+        )
+    sealed = resealed = unchanged = 0
+    hooks = session.scalars(select(Webhook).order_by(Webhook.id).with_for_update())
+    for hook in hooks:
+        if not hook.secret.startswith(crypto.PREFIX):
+            hook.secret = cipher.encrypt(hook.secret)
+            sealed += 1
+        elif cipher.is_primary(hook.secret):
+            unchanged += 1
+        else:
+            try:
+                hook.secret = cipher.rotate(hook.secret)
+            except ConfigError:
+                raise ConfigError(
+                    f"webhook {hook.id}: its signing secret cannot be decrypted with any key in "
+                    "DUPEGUARD_ENCRYPTION_KEY (was the key replaced instead of rotated?); "
+                    "nothing was changed"
+                ) from None
+            resealed += 1
+    session.flush()
+    return SealReport(sealed=sealed, resealed=resealed, unchanged=unchanged)

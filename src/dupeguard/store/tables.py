@@ -332,7 +332,9 @@ class Webhook(Base):
     workspace_id: Mapped[str] = _ws()
     url: Mapped[str] = mapped_column(String(2000), nullable=False)
     events: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
-    secret: Mapped[str] = mapped_column(String(100), nullable=False)
+    secret: Mapped[str] = mapped_column(String(500), nullable=False)
+    """The signing secret: ``whsec_…`` as it is, or sealed (``enc:v1:…``) when
+    ``DUPEGUARD_ENCRYPTION_KEY`` is set (services/crypto.py)."""
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     created_at: Mapped[datetime] = _created()
 

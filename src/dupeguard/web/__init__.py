@@ -30,7 +30,7 @@ STATIC = Path(__file__).with_name("static")
 
 def install(app: FastAPI, settings: Settings) -> RateLimiter:
     """Add the UI to ``app``; returns the sign-in limiter (close it on shutdown)."""
-    limiter = RateLimiter(settings.login_rate_limit, settings.redis_url)
+    limiter = RateLimiter(settings.login_rate_limit, settings.redis_url, name="sign-in")
     app.state.login_limiter = limiter
     for router in ROUTERS:
         app.include_router(router)
