@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -148,9 +148,11 @@ def _numbers(node: Node) -> set[int]:
     return set().union(*(_numbers(n) for n in node[1]))
 
 
-def _evaluate(node: Node, holds: Sequence[bool]) -> bool:
+def _evaluate(node: Node, holds: Callable[[int], bool]) -> bool:
+    """The expression's truth, asking ``holds(i)`` (condition ``i``, 0-based) only for the
+    conditions it needs: ``AND`` stops at the first false part, ``OR`` at the first true."""
     if isinstance(node, int):
-        return holds[node - 1]
+        return holds(node - 1)
     op, parts = node
     if op == "AND":
         return all(_evaluate(p, holds) for p in parts)
@@ -231,21 +233,29 @@ class MatchingRule:
     def evaluate(
         self, a: Mapping[str, Any], b: Mapping[str, Any], region: str
     ) -> tuple[bool, tuple[str, ...], float]:
-        """Does the rule match ``a`` and ``b``; which fields agreed; their mean similarity."""
-        holds: list[bool] = []
-        sims: list[float | None] = []
-        for c in self.conditions:
-            x, y = a.get(c.field), b.get(c.field)
-            sim = METHODS[c.method].similarity(x, y, self.types[c.field], region)
-            if sim is None:
-                blank_x = _blank(x, c, self.types, region)
-                blank_y = _blank(y, c, self.types, region)
-                sim = 1.0 if c.blank == "match" and blank_x and blank_y else None
-            sims.append(sim)
-            holds.append(sim is not None and sim >= c.threshold)
+        """Does the rule match ``a`` and ``b``; which fields agreed; their mean similarity.
+
+        Conditions are compared as the expression needs them (most candidate pairs are
+        decided by one or two), and all of them when the rule matches."""
+        sims: dict[int, float | None] = {}
+
+        def holds(i: int) -> bool:
+            if i not in sims:
+                c = self.conditions[i]
+                x, y = a.get(c.field), b.get(c.field)
+                sim = METHODS[c.method].similarity(x, y, self.types[c.field], region)
+                if sim is None and c.blank == "match":
+                    both_blank = _blank(x, c, self.types, region) and _blank(
+                        y, c, self.types, region
+                    )
+                    sim = 1.0 if both_blank else None
+                sims[i] = sim
+            sim = sims[i]
+            return sim is not None and sim >= self.conditions[i].threshold
+
         if not _evaluate(self.tree, holds):
             return False, (), 0.0
-        agreed = [(c.field, s) for c, h, s in zip(self.conditions, holds, sims, strict=True) if h]
+        agreed = [(c.field, sims[i]) for i, c in enumerate(self.conditions) if holds(i)]
         fields = tuple(dict.fromkeys(f for f, _ in agreed))
         mean = sum(s or 0.0 for _, s in agreed) / len(agreed)
         return True, fields, mean
