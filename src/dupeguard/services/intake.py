@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, NoReturn
 
-from sqlalchemy import String, any_, bindparam, delete, select, text, update
+from sqlalchemy import String, any_, bindparam, delete, select, text, union_all, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -100,6 +100,7 @@ MAX_BULK = 10_000
 """Rows per bulk API call."""
 MAX_REPORTED_MATCHES = 50
 _LOOKUP_CHUNK = 500
+_LOOKUP_PARTS = 4  # (key, chunk of values) pairs per lookup statement
 _FEW_LOCKS = 32
 
 
@@ -455,9 +456,16 @@ def _lock(session: Session, schema: Schema, valid: Sequence[_Valid]) -> None:
     if len(values) > _FEW_LOCKS:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": entity_lock})
         return
-    session.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": entity_lock})
-    for lock in sorted({_lock_id(schema.workspace_id, schema.entity_id, k, v) for k, v in values}):
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock})
+    # one round trip: the shared entity lock, then the value locks in ascending order (unnest
+    # yields the array in order, so two intakes never take the same locks in opposite order)
+    locks = sorted({_lock_id(schema.workspace_id, schema.entity_id, k, v) for k, v in values})
+    session.execute(
+        text(
+            "SELECT pg_advisory_xact_lock_shared(:entity), "
+            "(SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:keys AS bigint[])) AS k)"
+        ),
+        {"entity": entity_lock, "keys": locks},
+    )
 
 
 _Index = dict[tuple[str, str], list[str]]
@@ -469,25 +477,37 @@ def _lookup(session: Session, schema: Schema, valid: Sequence[_Valid]) -> _Index
     for row in valid:
         for key, value in row.keys.items():
             wanted.setdefault(key, set()).add(value)
-    index: _Index = {}
-    for key, values in wanted.items():
-        ordered = sorted(values)
-        for start in range(0, len(ordered), _LOOKUP_CHUNK):
-            chunk = ordered[start : start + _LOOKUP_CHUNK]
-            rows = session.execute(
-                select(RecordKey.value, RecordKey.record_id)
-                .join(Record, Record.id == RecordKey.record_id)
-                .where(
-                    RecordKey.workspace_id == schema.workspace_id,
-                    RecordKey.entity_id == schema.entity_id,
-                    RecordKey.key == key,
-                    _among(session, RecordKey.value, chunk),
-                    Record.deleted_at.is_(None),
-                )
-                .order_by(Record.created_at, Record.id)
+    # every key's chunks of values in one statement where they fit (a single intake: one
+    # round trip for its e-mail and phone, not one per key): a UNION ALL of indexed lookups
+    # (an OR of (key, values) terms would not use the index on SQLite)
+    parts = [
+        (key, ordered[start : start + _LOOKUP_CHUNK])
+        for key, values in wanted.items()
+        for ordered in [sorted(values)]
+        for start in range(0, len(ordered), _LOOKUP_CHUNK)
+    ]
+    found: list[tuple[Any, str, str, str]] = []
+    for first in range(0, len(parts), _LOOKUP_PARTS):
+        selects = [
+            select(Record.created_at, RecordKey.record_id, RecordKey.key, RecordKey.value)
+            .join(Record, Record.id == RecordKey.record_id)
+            .where(
+                RecordKey.workspace_id == schema.workspace_id,
+                RecordKey.entity_id == schema.entity_id,
+                RecordKey.key == key,
+                _among(session, RecordKey.value, chunk),
+                Record.deleted_at.is_(None),
             )
-            for value, record_id in rows:
-                index.setdefault((key, value), []).append(record_id)
+            for key, chunk in parts[first : first + _LOOKUP_PARTS]
+        ]
+        query = selects[0] if len(selects) == 1 else union_all(*selects)
+        found.extend(
+            (at, record_id, key, value) for at, record_id, key, value in session.execute(query)
+        )
+    index: _Index = {}
+    for _, record_id, key, value in sorted(found, key=lambda row: (row[0], row[1])):
+        index.setdefault((key, value), []).append(record_id)
+    for key, values in wanted.items():
         for value in values:
             index.setdefault((key, value), [])
     return index
