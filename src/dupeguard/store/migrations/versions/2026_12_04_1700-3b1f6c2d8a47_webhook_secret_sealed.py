@@ -6,7 +6,7 @@ secret is stored (it would not fit); otherwise it stops with a message saying so
 
 Revision ID: 3b1f6c2d8a47
 Revises: e7e8c9adcd18
-Create Date: 2026-12-10 09:00:00.000000
+Create Date: 2026-12-04 17:00:00.000000
 """
 
 from __future__ import annotations
